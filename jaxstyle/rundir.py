@@ -1,0 +1,132 @@
+"""Run directories: the one on-disk layout every experiment writes.
+
+A run directory holds::
+
+  config.json      every setting of the run, library versions, device count, seed
+  metrics.jsonl    one JSON object per line: {"step": int, <name>: float, ...}
+  checkpoints/     Orbax checkpoints (see jaxstyle.checkpoint)
+  samples/         PNG grids
+
+Pure helpers; nothing here reads flags or the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def versions() -> dict[str, str]:
+  """Versions of the libraries a result depends on."""
+  out = {"python": platform.python_version()}
+  for name in ("jax", "jaxlib", "flax", "optax", "orbax.checkpoint", "numpy"):
+    try:
+      mod = __import__(name, fromlist=["__version__"])
+      out[name] = getattr(mod, "__version__", "unknown")
+    except ImportError:
+      pass
+  return out
+
+
+def _jsonable(value: Any) -> Any:
+  if isinstance(value, Mapping):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (np.generic,)):
+    value = value.item()
+  if hasattr(value, "shape") and hasattr(value, "dtype"):  # jax / numpy arrays
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else arr.tolist()
+  if isinstance(value, float) and not math.isfinite(value):
+    return repr(value)
+  if isinstance(value, (str, int, float, bool)) or value is None:
+    return value
+  return str(value)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` via a temporary file and an atomic rename."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+class RunDir:
+  """A run directory (created on construction)."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.abspath(workdir)
+    os.makedirs(self.path, exist_ok=True)
+
+  @property
+  def config_path(self) -> str:
+    return os.path.join(self.path, "config.json")
+
+  @property
+  def metrics_path(self) -> str:
+    return os.path.join(self.path, "metrics.jsonl")
+
+  @property
+  def checkpoint_dir(self) -> str:
+    return os.path.join(self.path, "checkpoints")
+
+  @property
+  def samples_dir(self) -> str:
+    d = os.path.join(self.path, "samples")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+  def write_config(self, config: Mapping[str, Any], **extra: Any) -> dict:
+    """Writes config.json: ``config`` plus versions, device count and ``extra``."""
+    import jax  # local import: keeps this module importable without initialising JAX
+
+    record = {
+        "config": _jsonable(config),
+        "versions": versions(),
+        "device_count": jax.device_count(),
+        "local_device_count": jax.local_device_count(),
+        "process_count": jax.process_count(),
+        "backend": jax.default_backend(),
+        "argv": list(sys.argv),
+    }
+    record.update(_jsonable(extra))
+    atomic_write_text(self.config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+  def log_metrics(self, step: int, metrics: Mapping[str, Any]) -> dict:
+    """Appends one line ``{"step": step, **metrics}`` to metrics.jsonl."""
+    row = {"step": int(step)}
+    row.update(_jsonable(dict(metrics)))
+    with open(self.metrics_path, "a") as f:
+      f.write(json.dumps(row, sort_keys=True) + "\n")
+    return row
+
+  def read_metrics(self) -> list[dict]:
+    """All rows of metrics.jsonl (empty list if none)."""
+    if not os.path.exists(self.metrics_path):
+      return []
+    with open(self.metrics_path) as f:
+      return [json.loads(line) for line in f if line.strip()]
+
+  def truncate_metrics(self, after_step: int) -> None:
+    """Drops metric rows with step > ``after_step`` (used when resuming)."""
+    rows = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
+    atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

@@ -1,0 +1,67 @@
+"""Test configuration shared by every test module.
+
+* Forces 4 host CPU devices before JAX initialises, so data-parallel code is
+  exercised on every run (set XLA_FLAGS yourself to override).
+* Locates the shared real data (``../shared/data`` beside the repository, or
+  ``$JAXSTYLE_SHARED_DATA``). Tests that need it fail loudly if it is missing:
+  CI always has it, and a silent skip would hide a broken setup.
+"""
+
+import os
+import sys
+
+if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_force_host_platform_device_count=4").strip()
+
+import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = os.path.join(ROOT, "experiments")
+for p in (ROOT, EXPERIMENTS):
+  if p not in sys.path:
+    sys.path.insert(0, p)
+
+SHARED_DATA = os.environ.get("JAXSTYLE_SHARED_DATA",
+                             os.path.join(os.path.dirname(ROOT), "shared", "data"))
+VGG_PARTIAL = os.path.join(SHARED_DATA, "vgg19", "vgg19_imagenet_keras_conv1_1-conv3_4_PARTIAL.npz")
+
+
+def _require(path):
+  if not os.path.exists(path):
+    pytest.fail(f"shared test data missing: {path} (set JAXSTYLE_SHARED_DATA to the shared/data folder)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+  """Path of ../shared/data (real MNIST, paintings, photos, textures, VGG weights)."""
+  return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def vgg_partial_path():
+  """Path of the real partial (conv1_1..conv3_4) Keras/Caffe VGG-19 weights."""
+  return _require(VGG_PARTIAL)
+
+
+@pytest.fixture(scope="session")
+def vgg_partial(vgg_partial_path):
+  """The real partial VGG-19 weights, loaded once per session."""
+  from jaxstyle import vgg
+  return vgg.load_weights(vgg_partial_path)
+
+
+def run_experiment(script, *args, env=None, timeout=600, check=True):
+  """Runs ``python experiments/<script> args...``; returns CompletedProcess."""
+  import subprocess
+  full_env = dict(os.environ)
+  full_env.pop("XLA_FLAGS", None)  # subprocesses see the real device count unless asked
+  if env:
+    full_env.update(env)
+  proc = subprocess.run([sys.executable, os.path.join(EXPERIMENTS, script), *map(str, args)],
+                        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"{script} failed ({proc.returncode}):\nSTDOUT:\n{proc.stdout[-3000:]}\n"
+                         f"STDERR:\n{proc.stderr[-3000:]}")
+  return proc
