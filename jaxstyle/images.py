@@ -1,0 +1,638 @@
+"""Image files in and out: robust loading, resizing, saving and panels.
+
+Every public function works on NumPy arrays, float32 RGB in [0, 1], layout
+``[H, W, C]`` for one image and ``[N, H, W, C]`` for a batch (NHWC).
+
+Loading (``load_image``) decodes anything Pillow can decode (the file's bytes
+decide, not its extension) and normalises it:
+
+* Grayscale (``1``, ``L``, ``I;16*``, ``I``, ``F``) is replicated to 3
+  channels. 16-bit data (``I;16*``; ``I`` is treated as 16-bit, the way Pillow
+  represents 16-bit PNG/TIFF) is scaled by 1/65535 *before* any rounding, so
+  the full 16-bit precision survives. ``F`` (float TIFF) is taken as already
+  in [0, 1] and clipped.
+* Palette images (``P``, ``PA``), including palette transparency, are
+  expanded.
+* Transparency (``LA``, ``RGBA``, premultiplied ``La``/``RGBa``, palette or
+  colour-key transparency) is **composited over white**:
+  ``rgb_out = a * rgb + (1 - a) * 1`` computed in float32 from the stored
+  values, so a fully transparent pixel becomes exactly 1.0 (white) and a fully
+  opaque one keeps its colour. White, not black, because transparent
+  regions of logos/scans/drawings are meant to be "paper".
+* CMYK (e.g. print JPEGs, including Adobe's inverted CMYK) is converted with
+  Pillow's device-independent-free formula (no ICC colour management), so
+  colours are approximately, not exactly, preserved.
+* The EXIF orientation tag is applied (the array is what a viewer shows).
+* Animated files (GIF, APNG, WebP) give their first frame.
+* Limitation: Pillow decodes 16-bit-per-channel *colour* PNGs to 8 bits per
+  channel; only 16-bit grayscale keeps 16-bit precision.
+
+Resizing uses Pillow's Lanczos (a=3) filter on float32 planes. Pillow widens the
+kernel by the downscale factor, so downscaling is antialiased; results are
+clipped back to [0, 1] (Lanczos overshoots at edges). Resizing happens on the
+stored (sRGB-encoded) values, not in linear light. ``size`` is the target
+length of the *longer* side (``side="shorter"`` for the shorter side), the
+other side keeps the aspect ratio, rounded to the nearest pixel (at least 1).
+When a large JPEG is loaded with a small ``size``, Pillow's DCT-domain
+downscaling (``draft``) first reduces it by up to 8x, never below the target
+size, before the Lanczos resize; this is much faster and differs from a
+full-resolution resize by well under 1/255 on natural images.
+
+Every bad file raises ``ImageError`` (a ``JaxstyleError``) whose message names
+the file, the cause (missing, empty, truncated, not an image, unsupported
+mode, too many pixels, ...) and what to do. ``load_batch`` collects those
+errors and carries on with the good files.
+
+Saving (``save_image``) writes PNG or JPEG (quality 95) chosen by the
+extension, atomically: the data goes to a hidden temporary file in the same
+directory, which is then renamed over the target with ``os.replace``, so a
+reader never sees a half-written image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jaxstyle.errors import ConfigError, JaxstyleError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+JPEG_QUALITY = 95
+RESAMPLE = Image.Resampling.LANCZOS
+
+# Pillow's decompression-bomb guard is a module global that Pillow checks while
+# opening and decoding. When a caller explicitly allows more pixels than Pillow's
+# own hard limit, we lift the global for the duration of that one decode, under
+# this lock (and restore it afterwards).
+_PIL_GUARD_LOCK = threading.Lock()
+
+# First bytes of the formats we list in IMAGE_EXTENSIONS, to tell "truncated or
+# corrupt image" from "not an image at all" in error messages.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+class ImageError(JaxstyleError):
+  """An image file is missing, empty, truncated, corrupt or not an image.
+
+  Attributes:
+    path: the offending file.
+    cause: short description of what is wrong.
+  """
+
+  def __init__(self, path: str | os.PathLike, cause: str, advice: str = ""):
+    self.path = os.fspath(path)
+    self.cause = cause
+    message = f"{self.path}: {cause}"
+    if advice:
+      message += f"; {advice}"
+    super().__init__(message)
+
+
+# --------------------------------------------------------------------------- #
+# Sizes
+# --------------------------------------------------------------------------- #
+
+
+def _check_positive(name: str, value) -> int:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    raise ConfigError(f"{name} must be a positive integer number of pixels, got {value!r}")
+  return int(value)
+
+
+def target_size(height: int, width: int, size: int, side: str = "longer") -> tuple[int, int]:
+  """(height, width) after scaling so the longer (or shorter) side is ``size``.
+
+  Args:
+    height, width: current size in pixels.
+    size: target length in pixels of the side chosen by ``side``.
+    side: ``"longer"`` (default) or ``"shorter"``.
+
+  Returns:
+    (new_height, new_width); the other side keeps the aspect ratio, rounded
+    to the nearest pixel and at least 1.
+  """
+  size = _check_positive("size", size)
+  if side not in ("longer", "shorter"):
+    raise ConfigError(f"side must be 'longer' or 'shorter', got {side!r}")
+  ref = max(height, width) if side == "longer" else min(height, width)
+  # height * size / ref is exact (size) for the reference side.
+  return max(1, int(round(height * size / ref))), max(1, int(round(width * size / ref)))
+
+
+# --------------------------------------------------------------------------- #
+# Loading
+# --------------------------------------------------------------------------- #
+
+
+def _sniff(path: str) -> str | None:
+  """Name of the image format the file's first bytes announce, if any."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(16)
+  except OSError:
+    return None
+  for magic, name in _MAGIC:
+    if head.startswith(magic):
+      return name
+  if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    return "WebP"
+  return None
+
+
+def _describe_non_image(path: str) -> str:
+  try:
+    with open(path, "rb") as f:
+      head = f.read(512)
+  except OSError as e:
+    return f"cannot read file ({e.strerror or e})"
+  stripped = head.lstrip()
+  if stripped.startswith(b"<svg") or (stripped.startswith(b"<?xml") and b"<svg" in head):
+    return "not a raster image (it is SVG vector graphics, which is unsupported)"
+  if stripped[:1] in (b"<",) and b"html" in head.lower():
+    return "not an image (it is an HTML page, perhaps a failed download)"
+  try:
+    head.decode("utf-8")
+    is_text = b"\x00" not in head
+  except UnicodeDecodeError:
+    is_text = False
+  if is_text:
+    return "not an image (the file contains text)"
+  return "not an image in a format Pillow can decode (unknown or unsupported format)"
+
+
+def _open_error(path: str, err: Exception) -> ImageError:
+  """Maps an exception raised while opening/decoding ``path`` to an ImageError."""
+  if isinstance(err, Image.DecompressionBombError):
+    return ImageError(path, f"too many pixels for Pillow's decompression-bomb guard ({err})",
+                      "if you trust this file, pass a larger max_pixels")
+  if isinstance(err, UnidentifiedImageError):
+    sniffed = _sniff(path)
+    if sniffed:
+      return ImageError(path, f"corrupt or truncated {sniffed} file (its header cannot be read)",
+                        "re-export or re-download it, or remove it")
+    return ImageError(path, _describe_non_image(path),
+                      "convert it to PNG or JPEG, or remove it from the input")
+  text = str(err) or type(err).__name__
+  lowered = text.lower()
+  if "truncated" in lowered or isinstance(err, EOFError) or "broken data stream" in lowered or \
+      "unexpected end" in lowered or "premature end" in lowered:
+    cause = f"truncated or corrupt image data ({text})"
+  else:
+    cause = f"cannot decode image ({type(err).__name__}: {text})"
+  return ImageError(path, cause, "re-export or re-download it, or remove it")
+
+
+def _to_float_rgb(im: Image.Image, path: str) -> np.ndarray:
+  """Decoded PIL image (any mode) -> float32 [H, W, 3] in [0, 1]."""
+  mode = im.mode
+  if "transparency" in im.info and mode in ("P", "L", "RGB", "LA", "PA"):
+    im = im.convert("RGBA")
+    mode = "RGBA"
+  if mode == "P":
+    im = im.convert("RGB")
+    mode = "RGB"
+  elif mode in ("PA", "La", "RGBa"):
+    im = im.convert("RGBA")
+    mode = "RGBA"
+  elif mode == "1":
+    im = im.convert("L")
+    mode = "L"
+  elif mode in ("CMYK", "YCbCr", "HSV", "RGBX"):
+    im = im.convert("RGB")
+    mode = "RGB"
+
+  if mode in ("RGB", "RGBA", "L", "LA"):
+    a = np.asarray(im, dtype=np.float32) / np.float32(255.0)
+  elif mode.startswith("I;16") or mode == "I":
+    a = np.asarray(im).astype(np.float32)
+    a = np.clip(a, 0.0, 65535.0) / np.float32(65535.0)
+    mode = "L"
+  elif mode == "F":
+    a = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+    mode = "L"
+  else:
+    raise ImageError(path, f"unsupported colour mode {mode!r}",
+                     "convert it to an RGB or grayscale PNG/JPEG")
+
+  if a.ndim == 2:
+    a = a[:, :, None]
+  if mode in ("RGBA", "LA"):
+    alpha = a[:, :, -1:]
+    a = a[:, :, :-1] * alpha + (np.float32(1.0) - alpha)
+  if a.shape[-1] == 1:
+    a = np.repeat(a, 3, axis=-1)
+  if not np.all(np.isfinite(a)):
+    raise ImageError(path, "image contains NaN or infinite values", "re-export it")
+  return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _decode(path: str, size: int | None, side: str, max_pixels: int | None) -> np.ndarray:
+  with open(path, "rb") as f, warnings.catch_warnings():
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    im = Image.open(f)
+    w, h = im.size
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    if limit is not None and w * h > limit:
+      raise ImageError(path, f"image is {w}x{h} = {w * h} pixels, more than the limit of {limit}",
+                       "if you trust this file, pass a larger max_pixels")
+    if size is not None and im.format == "JPEG":
+      # DCT-domain downscale by 2/4/8; Pillow keeps both sides >= the request.
+      im.draft(None, (size, size))
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    return _to_float_rgb(im, path)
+
+
+def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = "longer",
+               max_pixels: int | None = None) -> np.ndarray:
+  """Loads an image file as float32 RGB in [0, 1].
+
+  See the module docstring for how each colour mode, transparency (composited
+  over white), 16-bit data, CMYK, EXIF orientation and animation are handled.
+
+  Args:
+    path: image file (any format Pillow decodes; the content decides).
+    size: if given, resize (Lanczos, antialiased) so the longer side (or the
+      shorter side, with ``side="shorter"``) is ``size`` pixels, keeping the
+      aspect ratio. Small images are upscaled.
+    side: ``"longer"`` or ``"shorter"``: which side ``size`` refers to.
+    max_pixels: refuse images with more than this many pixels (width*height)
+      before decoding them. ``None`` uses Pillow's default guard
+      (``PIL.Image.MAX_IMAGE_PIXELS``, about 89.5 M pixels), but refuses where
+      Pillow would only warn. A value above Pillow's limit overrides it.
+
+  Returns:
+    float32 array [H, W, 3], values in [0, 1].
+
+  Raises:
+    ImageError: the file is missing, empty, truncated/corrupt, not an image, in
+      an unsupported mode, or has too many pixels.
+    ConfigError: ``size``/``max_pixels`` is not a positive integer.
+  """
+  path = os.fspath(path)
+  if size is not None:
+    size = _check_positive("size", size)
+  if side not in ("longer", "shorter"):
+    raise ConfigError(f"side must be 'longer' or 'shorter', got {side!r}")
+  if max_pixels is not None:
+    max_pixels = _check_positive("max_pixels", max_pixels)
+  if not os.path.exists(path):
+    raise ImageError(path, "no such file", "check the path")
+  if os.path.isdir(path):
+    raise ImageError(path, "is a directory, not an image file",
+                     "pass an image file (or use iter_image_files for a folder)")
+  try:
+    nbytes = os.path.getsize(path)
+  except OSError as e:
+    raise ImageError(path, f"cannot read file ({e.strerror or e})", "check its permissions") from e
+  if nbytes == 0:
+    raise ImageError(path, "file is empty (0 bytes)",
+                     "re-export or re-download it, or remove it")
+
+  pil_limit = Image.MAX_IMAGE_PIXELS
+  lift = max_pixels is not None and pil_limit is not None and max_pixels > 2 * pil_limit
+  try:
+    if lift:
+      with _PIL_GUARD_LOCK:
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+          image = _decode(path, size, side, max_pixels)
+        finally:
+          Image.MAX_IMAGE_PIXELS = pil_limit
+    else:
+      image = _decode(path, size, side, max_pixels)
+  except ImageError:
+    raise
+  except PermissionError as e:
+    raise ImageError(path, f"cannot read file ({e.strerror or e})", "check its permissions") from e
+  except MemoryError as e:
+    raise ImageError(path, "not enough memory to decode the image",
+                     "use a smaller image or pass a smaller max_pixels") from e
+  except Exception as e:  # noqa: BLE001 - decoders raise many types on bad data.
+    raise _open_error(path, e) from e
+  if size is not None:
+    image = resize(image, size, side=side)
+  return image
+
+
+def load_batch(paths: Iterable[str | os.PathLike], size: int | None = None, *,
+               side: str = "longer", max_pixels: int | None = None
+               ) -> tuple[np.ndarray | list[np.ndarray], list[tuple[str, str]]]:
+  """Loads many images, collecting bad files instead of stopping at the first.
+
+  Args:
+    paths: image files, in the order wanted.
+    size, side, max_pixels: as for ``load_image``.
+
+  Returns:
+    (images, errors). ``images`` holds the good files in input order: a float32
+    array [N, H, W, 3] when all have the same shape (an empty [0, 0, 0, 3]
+    array if there are none), otherwise a list of [H, W, 3] arrays. ``errors``
+    is a list of (path, message) for every bad file, in input order, where
+    message is the ImageError's text.
+  """
+  images, errors = [], []
+  for p in paths:
+    try:
+      images.append(load_image(p, size, side=side, max_pixels=max_pixels))
+    except ImageError as e:
+      errors.append((os.fspath(p), str(e)))
+  if not images:
+    return np.zeros((0, 0, 0, 3), np.float32), errors
+  if all(im.shape == images[0].shape for im in images):
+    return np.stack(images), errors
+  return images, errors
+
+
+def iter_image_files(directory: str | os.PathLike, recursive: bool = True) -> list[str]:
+  """Image files under ``directory``, by extension, sorted.
+
+  Extensions (case-insensitive): jpg, jpeg, png, bmp, gif, webp, tif, tiff.
+  Hidden files and hidden directories (name starting with ".") are skipped.
+
+  Returns:
+    Sorted list of paths (``directory`` joined with the relative path).
+
+  Raises:
+    ImageError: ``directory`` does not exist or is not a directory.
+  """
+  directory = os.fspath(directory)
+  if not os.path.isdir(directory):
+    raise ImageError(directory, "no such directory" if not os.path.exists(directory)
+                     else "is not a directory", "pass a folder that holds image files")
+  found = []
+  for root, dirs, files in os.walk(directory):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    if not recursive:
+      dirs[:] = []
+    for name in files:
+      if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+        found.append(os.path.join(root, name))
+  return sorted(found)
+
+
+# --------------------------------------------------------------------------- #
+# Geometry
+# --------------------------------------------------------------------------- #
+
+
+def _as_hwc(image: np.ndarray, name: str = "image") -> np.ndarray:
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[:, :, None]
+  if image.ndim != 3:
+    raise ValueError(f"{name} must have shape [H, W] or [H, W, C], got {image.shape}")
+  return image
+
+
+def resize(image: np.ndarray, size: int | tuple[int, int], *, side: str = "longer") -> np.ndarray:
+  """Resizes one image with Pillow's antialiased Lanczos filter.
+
+  Args:
+    image: [H, W, C] (or [H, W]) float array, values nominally in [0, 1].
+    size: an int is the new length of the longer side (or shorter side with
+      ``side="shorter"``), keeping the aspect ratio; a tuple is the exact
+      (height, width).
+    side: ``"longer"`` or ``"shorter"`` (only for an int ``size``).
+
+  Returns:
+    float32 [new_H, new_W, C] (same rank as the input), clipped to [0, 1].
+  """
+  arr = np.asarray(image)
+  hwc = _as_hwc(arr)
+  h, w, c = hwc.shape
+  if isinstance(size, (tuple, list)):
+    if len(size) != 2:
+      raise ConfigError(f"size must be an int or (height, width), got {size!r}")
+    new_h, new_w = (_check_positive("height", size[0]), _check_positive("width", size[1]))
+  else:
+    new_h, new_w = target_size(h, w, size, side)
+  hwc = hwc.astype(np.float32, copy=False)
+  if (new_h, new_w) == (h, w):
+    out = np.array(hwc, dtype=np.float32)
+  else:
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(hwc[:, :, k]), mode="F")
+                         .resize((new_w, new_h), RESAMPLE)) for k in range(c)]
+    out = np.stack(planes, axis=-1)
+  out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+  return out if arr.ndim == 3 else out[:, :, 0]
+
+
+def _crop_size(size) -> tuple[int, int]:
+  if isinstance(size, (tuple, list)):
+    if len(size) != 2:
+      raise ConfigError(f"crop size must be an int or (height, width), got {size!r}")
+    return _check_positive("crop height", size[0]), _check_positive("crop width", size[1])
+  s = _check_positive("crop size", size)
+  return s, s
+
+
+def center_crop(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+  """Central crop of ``size`` (int = square, or (height, width)) from [H, W, ...].
+
+  When the margin is odd, the extra pixel is dropped from the bottom/right.
+  Raises ValueError if the crop is larger than the image.
+  """
+  image = np.asarray(image)
+  ch, cw = _crop_size(size)
+  h, w = image.shape[:2]
+  if ch > h or cw > w:
+    raise ValueError(f"crop {ch}x{cw} is larger than the image {h}x{w}")
+  top, left = (h - ch) // 2, (w - cw) // 2
+  return image[top:top + ch, left:left + cw]
+
+
+def random_crop(image: np.ndarray, size: int | tuple[int, int],
+                rng: np.random.Generator) -> np.ndarray:
+  """Uniformly random crop of ``size`` from [H, W, ...], drawn from ``rng``."""
+  image = np.asarray(image)
+  ch, cw = _crop_size(size)
+  h, w = image.shape[:2]
+  if ch > h or cw > w:
+    raise ValueError(f"crop {ch}x{cw} is larger than the image {h}x{w}")
+  top = int(rng.integers(0, h - ch + 1))
+  left = int(rng.integers(0, w - cw + 1))
+  return image[top:top + ch, left:left + cw]
+
+
+# --------------------------------------------------------------------------- #
+# Saving
+# --------------------------------------------------------------------------- #
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+  """Float image in [0, 1] -> uint8 in [0, 255] (clip, then round to nearest).
+
+  Raises ValueError on NaN/inf (a diverged result should not be saved as a
+  plausible-looking picture).
+  """
+  image = np.asarray(image)
+  if image.dtype == np.uint8:
+    return image
+  image = image.astype(np.float32, copy=False)
+  if not np.all(np.isfinite(image)):
+    raise ValueError("image contains NaN or infinite values; refusing to convert it to uint8")
+  return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> str:
+  """Saves an image atomically as PNG or JPEG (quality 95), by extension.
+
+  The parent directory is created if needed. Data is written to a hidden
+  temporary file next to ``path`` and renamed over it (``os.replace``), so
+  ``path`` either keeps its old content or holds the complete new image.
+
+  Args:
+    path: target file; extension ``.png``, ``.jpg`` or ``.jpeg`` (any case).
+    image: [H, W], [H, W, 1] or [H, W, 3] float in [0, 1] (or uint8).
+
+  Returns:
+    ``path`` as a string.
+
+  Raises:
+    ImageError: unsupported extension, or the file cannot be written.
+    ValueError: bad shape or non-finite values.
+  """
+  path = os.fspath(path)
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in SAVE_FORMATS:
+    raise ImageError(path, f"unsupported output extension {ext or '(none)'!r}",
+                     "use .png (lossless) or .jpg/.jpeg")
+  hwc = _as_hwc(image)
+  if hwc.shape[-1] not in (1, 3):
+    raise ValueError(f"image must have 1 or 3 channels, got shape {np.shape(image)}")
+  data = to_uint8(hwc)
+  pil = Image.fromarray(data[:, :, 0] if data.shape[-1] == 1 else data,
+                        mode="L" if data.shape[-1] == 1 else "RGB")
+  fmt = SAVE_FORMATS[ext]
+  options = {"quality": JPEG_QUALITY} if fmt == "JPEG" else {}
+  directory, name = os.path.split(os.path.abspath(path))
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise ImageError(path, f"cannot create directory {directory!r} ({e.strerror or e})",
+                     "check the path and permissions") from e
+  tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+  try:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as f:
+      pil.save(f, format=fmt, **options)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except OSError as e:
+    _remove_quietly(tmp)
+    raise ImageError(path, f"cannot write image ({e.strerror or e})",
+                     "check free disk space and permissions") from e
+  except BaseException:
+    _remove_quietly(tmp)
+    raise
+  return path
+
+
+def _remove_quietly(path: str) -> None:
+  try:
+    os.remove(path)
+  except OSError:
+    pass
+
+
+# --------------------------------------------------------------------------- #
+# Panels
+# --------------------------------------------------------------------------- #
+
+
+def make_grid(batch: np.ndarray | Sequence[np.ndarray], nrow: int = 8, pad: int = 2,
+              pad_value: float = 1.0) -> np.ndarray:
+  """Tiles a batch into one image, row by row.
+
+  Args:
+    batch: [N, H, W, C] float (C = 1 or 3), or a sequence of N [H, W, C]
+      images of one shape.
+    nrow: images per row (the grid has ceil(N / nrow) rows).
+    pad: pixels of ``pad_value`` around and between tiles.
+    pad_value: fill value of the padding and of unused cells.
+
+  Returns:
+    float32 [rows*(H+pad)+pad, ncols*(W+pad)+pad, C], where
+    ncols = min(nrow, N). Image i sits at row i // nrow, column i % nrow, i.e.
+    its top-left pixel is at (pad + (i // nrow) * (H + pad),
+    pad + (i % nrow) * (W + pad)).
+  """
+  arr = np.asarray(batch, dtype=np.float32)
+  if arr.ndim == 3:
+    arr = arr[..., None]
+  if arr.ndim != 4 or arr.shape[0] == 0:
+    raise ValueError(f"batch must have shape [N, H, W, C] with N >= 1, got {arr.shape}")
+  nrow = _check_positive("nrow", nrow)
+  if pad < 0:
+    raise ValueError(f"pad must be >= 0, got {pad}")
+  n, h, w, c = arr.shape
+  ncols = min(nrow, n)
+  rows = math.ceil(n / nrow)
+  grid = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.float32)
+  for i in range(n):
+    top = pad + (i // nrow) * (h + pad)
+    left = pad + (i % nrow) * (w + pad)
+    grid[top:top + h, left:left + w] = arr[i]
+  return grid
+
+
+def side_by_side(images: Sequence[np.ndarray], height: int | None = None, pad: int = 2,
+                 pad_value: float = 1.0) -> np.ndarray:
+  """Concatenates images horizontally at a common height (e.g. content | style | result).
+
+  Args:
+    images: [H_i, W_i, C_i] float images, C_i in {1, 3} (grayscale is
+      replicated to RGB); [H, W] is accepted too.
+    height: common height; each image is resized (aspect kept) to it.
+      ``None``: the first image's height.
+    pad: columns of ``pad_value`` between neighbouring images (none at the
+      outer edges).
+    pad_value: fill value of the separators.
+
+  Returns:
+    float32 [height, sum(W_i') + pad*(len-1), 3].
+  """
+  if len(images) == 0:
+    raise ValueError("side_by_side needs at least one image")
+  panels = []
+  for k, im in enumerate(images):
+    im = _as_hwc(im, f"images[{k}]").astype(np.float32, copy=False)
+    if im.shape[-1] == 1:
+      im = np.repeat(im, 3, axis=-1)
+    if im.shape[-1] != 3:
+      raise ValueError(f"images[{k}] must have 1 or 3 channels, got shape {im.shape}")
+    panels.append(im)
+  if height is None:
+    height = panels[0].shape[0]
+  height = _check_positive("height", height)
+  resized = []
+  for im in panels:
+    h, w = im.shape[:2]
+    if h != height:
+      new_w = max(1, int(round(w * height / h)))
+      im = resize(im, (height, new_w))
+    resized.append(im)
+  parts = []
+  for k, im in enumerate(resized):
+    if k and pad:
+      parts.append(np.full((height, pad, 3), pad_value, np.float32))
+    parts.append(im)
+  return np.concatenate(parts, axis=1)
