@@ -384,8 +384,10 @@ def test_tv_check_grads_float64():
     x = jnp.asarray(_rng(120).random((2, 4, 4, 3)), jnp.float64)
     out = losses.total_variation_loss(x, "l2")
     assert out.dtype == jnp.float64
-    check_grads(lambda a: losses.total_variation_loss(a, "l2"), (x,), order=2, modes=("fwd", "rev"))
-    check_grads(lambda a: losses.total_variation_loss(a, "l1"), (x,), order=1, modes=("rev",))
+    check_grads(jax.jit(lambda a: losses.total_variation_loss(a, "l2")), (x,), order=2,
+                modes=("fwd", "rev"))
+    check_grads(jax.jit(lambda a: losses.total_variation_loss(a, "l1")), (x,), order=1,
+                modes=("rev",))
 
 
 def test_finite_difference_gradients_float32():
@@ -397,8 +399,8 @@ def test_finite_difference_gradients_float32():
   fc = f32(_feats((2, 3, 3, 4), 132))
   imgs = f32(_rng(133).random((2, 3, 3, 3)))
   kw = dict(modes=("rev",), eps=1e-2, atol=5e-3, rtol=5e-3)
-  check_grads(lambda f: losses.style_layer_loss(losses.gram_matrix(f), t), (fx,), 1, **kw)
-  check_grads(lambda f: losses.content_loss(f, fc), (fx,), 1, **kw)
+  check_grads(jax.jit(lambda f: losses.style_layer_loss(losses.gram_matrix(f), t)), (fx,), 1, **kw)
+  check_grads(jax.jit(lambda f: losses.content_loss(f, fc)), (fx,), 1, **kw)
 
   def perceptual(f, x):
     total, _ = losses.perceptual_loss({"l": f}, images=x, content_feats={"l": fc},
@@ -406,11 +408,11 @@ def test_finite_difference_gradients_float32():
                                       style_layers={"l": 1.0}, alpha=0.5, beta=3.0, gamma=0.1)
     return total
 
-  check_grads(perceptual, (fx, imgs), 1, **kw)
+  check_grads(jax.jit(perceptual), (fx, imgs), 1, **kw)
   r, f = f32(_rng(134).normal(0, 1, (6,))), f32(_rng(135).normal(0, 1, (6,)))
   for kind in losses.GAN_LOSSES:
-    check_grads(lambda a, b: losses.gan_d_loss(a, b, kind), (r, f), 1, **kw)
-    check_grads(lambda b: losses.gan_g_loss(b, kind), (f,), 1, **kw)
+    check_grads(jax.jit(lambda a, b: losses.gan_d_loss(a, b, kind)), (r, f), 1, **kw)
+    check_grads(jax.jit(lambda b: losses.gan_g_loss(b, kind)), (f,), 1, **kw)
 
 
 @pytest.mark.xfail(strict=True, reason="losses.py computes Gram/content/GAN losses in float32 "
@@ -449,13 +451,13 @@ def test_vmap_and_jit_match_batched():
 
   ref = batched(fx, fc, imgs)
   assert ref.shape == (4,)
-  np.testing.assert_allclose(jax.vmap(per_example)(fx, fc, imgs), ref, rtol=1e-5)
+  np.testing.assert_allclose(jax.jit(jax.vmap(per_example))(fx, fc, imgs), ref, rtol=1e-5)
   np.testing.assert_allclose(jax.jit(batched)(fx, fc, imgs), ref, rtol=1e-5)
   # Each batch element's loss depends on that element only.
   np.testing.assert_allclose(batched(fx[1:2], fc[1:2], imgs[1:2]), ref[1:2], rtol=1e-5)
   # Per-example gradients via vmap(grad) equal the gradient of the batch sum.
-  g_vmap = jax.vmap(jax.grad(per_example))(fx, fc, imgs)
-  g_sum = jax.grad(lambda f: jnp.sum(batched(f, fc, imgs)))(fx)
+  g_vmap = jax.jit(jax.vmap(jax.grad(per_example)))(fx, fc, imgs)
+  g_sum = jax.jit(jax.grad(lambda f: jnp.sum(batched(f, fc, imgs))))(fx)
   np.testing.assert_allclose(g_vmap, g_sum, rtol=1e-5, atol=1e-7)
   gram_v = jax.vmap(lambda f: losses.gram_matrix(f[None])[0])(fx)
   np.testing.assert_allclose(gram_v, losses.gram_matrix(fx), rtol=1e-6)
