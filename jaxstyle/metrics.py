@@ -1,0 +1,423 @@
+"""Evaluation metrics: generic statistics plus a registry of generator metrics.
+
+Generic, extractor-agnostic functions (NumPy, float64; any feature extractor
+or classifier plugs in):
+
+* ``gaussian_stats(features) -> (mu, sigma)``
+* ``sqrtm_psd(a)``, ``frechet_distance(mu1, sigma1, mu2, sigma2)``,
+  ``fid_from_features(feats_a, feats_b)``
+* ``inception_score(probs, num_splits=1) -> (mean, std)``
+* ``mean_pairwise_distance(x)``, ``per_class_pairwise_distance(x, labels, c)``
+
+Registry of conditional-generator metrics (``@register("name")``). A metric is
+a function ``metric(data: EvalData) -> dict[str, float]``; ``EvalData`` holds
+the generated images, their conditioning labels, and a classifier's logits and
+features on them and on the real reference set. Built in:
+
+=====================  ===============================================================
+``oracle_accuracy``    ``oracle_accuracy``: fraction of generated images the oracle
+                       classifies as their conditioning label; ``oracle_accuracy_min_class``
+``fid``                ``fid``: Frechet distance between Gaussians fitted to the oracle's
+                       penultimate features of generated and real images
+``inception_score``    ``inception_score``: exp E_x KL(p(y|x) || p(y)) with the oracle's
+                       softmax; 1 (useless) .. num_classes (confident and balanced)
+``diversity``          ``diversity``: per class, mean pairwise L2 distance of oracle
+                       features of generated images divided by the same on real
+                       images of that class, averaged over classes (~1 = as diverse as
+                       real data, 0 = one image per class); ``diversity_min`` (worst
+                       class) and ``diversity_pixel`` (the same in pixel space)
+=====================  ===============================================================
+
+Entry points::
+
+  evaluator = metrics.Evaluator(oracle, real_images, real_labels, num_samples=5000)
+  results = evaluator(sample_fn, key)          # dict, e.g. {"fid": ..., ...}
+  run_dir.log_metrics(step, results)           # one JSON line in metrics.jsonl
+
+  metrics.evaluate_generator(sample_fn, oracle, real_images, real_labels, num_samples, key)
+
+where ``sample_fn(key, labels int32 [B]) -> images float32 [B, H, W, C] in [0, 1]``
+and ``oracle(images) -> (logits [N, num_classes], features [N, D])`` (e.g.
+``jaxstyle.nets.classifier.load_oracle()``). ``Evaluator`` computes the real
+set's features, statistics and per-class distances once and reuses them on
+every call. The FID floor (real vs real) is ``Evaluator.fid_floor(images)`` or
+``fid_floor(oracle, images_a, images_b)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+import numpy as np
+
+from jaxstyle.errors import JaxstyleError
+
+FeatureModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+SampleFn = Callable[[jax.Array, jax.Array], Any]
+
+DEFAULT_METRICS = ("oracle_accuracy", "fid", "inception_score", "diversity")
+
+
+class MetricError(JaxstyleError):
+  """Unknown metric name, or inputs a metric cannot use."""
+
+
+# ----------------------------------------------------------------------------
+# Generic statistics (float64 NumPy).
+
+
+def gaussian_stats(features: Any) -> tuple[np.ndarray, np.ndarray]:
+  """Mean float64 [D] and unbiased covariance float64 [D, D] of features [N, D] (N >= 2)."""
+  x = np.asarray(features, np.float64)
+  if x.ndim != 2 or x.shape[0] < 2:
+    raise MetricError(f"gaussian_stats needs features [N >= 2, D], got shape {x.shape}")
+  mu = x.mean(axis=0)
+  centered = x - mu
+  sigma = centered.T @ centered / (x.shape[0] - 1)
+  return mu, sigma
+
+
+def sqrtm_psd(a: Any) -> np.ndarray:
+  """Symmetric square root of a symmetric positive semi-definite matrix, float64.
+
+  ``a`` is symmetrised, diagonalised with ``numpy.linalg.eigh`` (a = V diag(w) V^T),
+  and rebuilt as V diag(sqrt(max(w, 0))) V^T. Clamping the tiny negative
+  eigenvalues that rounding gives rank-deficient covariances (e.g. dead ReLU
+  features) keeps the result real and PSD.
+  """
+  a = np.asarray(a, np.float64)
+  a = 0.5 * (a + a.T)
+  w, v = np.linalg.eigh(a)
+  return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def trace_sqrt_product(sigma1: Any, sigma2: Any) -> float:
+  """tr((sigma1 sigma2)^{1/2}) for symmetric PSD sigma1, sigma2, in float64.
+
+  sigma1 sigma2 is not symmetric, but it is similar to the symmetric PSD matrix
+  M = sigma1^{1/2} sigma2 sigma1^{1/2} (conjugate by sigma1^{1/2}), so both have
+  the same non-negative eigenvalues and tr((sigma1 sigma2)^{1/2}) = sum_i sqrt(eig_i(M)).
+  We compute sigma1^{1/2} with ``sqrtm_psd`` and the eigenvalues of M with
+  ``eigvalsh``: only symmetric eigendecompositions, no general (complex) matrix
+  square root, no SciPy, no iteration that can fail to converge.
+  """
+  s1_half = sqrtm_psd(sigma1)
+  m = s1_half @ np.asarray(sigma2, np.float64) @ s1_half
+  w = np.linalg.eigvalsh(0.5 * (m + m.T))
+  return float(np.sqrt(np.clip(w, 0.0, None)).sum())
+
+
+def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
+  """Squared Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+  d^2 = |mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^{1/2}),
+  computed in float64 (see ``trace_sqrt_product``); rounding below zero is
+  clamped to 0. mu: [D]; sigma: [D, D] symmetric PSD.
+  """
+  mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+  sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+  d = mu1.shape[0]
+  if mu1.shape != (d,) or mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+    raise MetricError(f"frechet_distance: shape mismatch mu1 {mu1.shape}, sigma1 {sigma1.shape}, "
+                      f"mu2 {mu2.shape}, sigma2 {sigma2.shape}")
+  diff = mu1 - mu2
+  value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2)
+  return float(max(value, 0.0))
+
+
+def fid_from_features(feats_a: Any, feats_b: Any) -> float:
+  """Frechet distance between Gaussians fitted to features [Na, D] and [Nb, D].
+
+  Works with any feature extractor (the oracle's penultimate layer here,
+  Inception pool3 for the classic FID). Note the estimate is biased upward for
+  small N, so only compare FIDs computed with the same sample sizes.
+  """
+  return frechet_distance(*gaussian_stats(feats_a), *gaussian_stats(feats_b))
+
+
+def inception_score(probs: Any, num_splits: int = 1, eps: float = 1e-12) -> tuple[float, float]:
+  """Inception-Score analogue of class probabilities [N, C] from any classifier.
+
+  IS = exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the split,
+  computed in float64. Ranges from 1 (every image gets the same distribution)
+  to C (confident, one-hot predictions with balanced classes). With
+  ``num_splits`` > 1 the N rows are cut into equal consecutive splits and the
+  mean and (population) std of the per-split scores are returned; otherwise std = 0.
+  """
+  p = np.asarray(probs, np.float64)
+  if p.ndim != 2 or p.shape[0] < num_splits or num_splits < 1:
+    raise MetricError(f"inception_score needs probs [N >= num_splits, C] and num_splits >= 1, "
+                      f"got shape {p.shape}, num_splits={num_splits}")
+  scores = []
+  for part in np.array_split(p, num_splits):
+    py = part.mean(axis=0, keepdims=True)
+    kl = np.sum(part * (np.log(part + eps) - np.log(py + eps)), axis=1)
+    scores.append(np.exp(kl.mean()))
+  return float(np.mean(scores)), float(np.std(scores))
+
+
+def mean_pairwise_distance(x: Any) -> float:
+  """Mean Euclidean distance over all pairs i != j of rows of x [N >= 2, ...], float64."""
+  x = np.asarray(x, np.float64).reshape(np.shape(x)[0], -1)
+  n = x.shape[0]
+  if n < 2:
+    raise MetricError(f"mean_pairwise_distance needs at least 2 rows, got {n}")
+  sq = np.einsum("ij,ij->i", x, x)
+  d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+  np.fill_diagonal(d2, 0.0)
+  return float(np.sqrt(np.clip(d2, 0.0, None)).sum() / (n * (n - 1)))
+
+
+def per_class_pairwise_distance(x: Any, labels: Any, num_classes: int,
+                                max_per_class: int | None = 1000) -> np.ndarray:
+  """``mean_pairwise_distance`` of the rows of each class -> float64 [num_classes].
+
+  At most ``max_per_class`` rows (the first ones) of each class are used, to
+  bound the O(n^2) cost. Classes with fewer than 2 rows raise MetricError.
+  """
+  x = np.asarray(x)
+  labels = np.asarray(labels)
+  out = np.zeros(num_classes, np.float64)
+  for c in range(num_classes):
+    rows = x[labels == c][:max_per_class]
+    if rows.shape[0] < 2:
+      raise MetricError(f"per-class diversity needs >= 2 images of class {c}, got {rows.shape[0]}")
+    out[c] = mean_pairwise_distance(rows)
+  return out
+
+
+def softmax(logits: Any) -> np.ndarray:
+  """Row softmax in float64 of logits [N, C]."""
+  z = np.asarray(logits, np.float64)
+  z = z - z.max(axis=-1, keepdims=True)
+  e = np.exp(z)
+  return e / e.sum(axis=-1, keepdims=True)
+
+
+# ----------------------------------------------------------------------------
+# Registry.
+
+Metric = Callable[["EvalData"], dict]
+_REGISTRY: dict[str, Metric] = {}
+
+
+def register(name: str) -> Callable[[Metric], Metric]:
+  """Decorator: registers ``fn(data: EvalData) -> dict[str, float]`` under ``name``."""
+
+  def deco(fn: Metric) -> Metric:
+    if name in _REGISTRY:
+      raise ValueError(f"metric {name!r} is already registered")
+    _REGISTRY[name] = fn
+    return fn
+
+  return deco
+
+
+def unregister(name: str) -> None:
+  """Removes a registered metric (for tests and interactive use)."""
+  _REGISTRY.pop(name, None)
+
+
+def registered() -> tuple[str, ...]:
+  """Names of all registered metrics, sorted."""
+  return tuple(sorted(_REGISTRY))
+
+
+def get(name: str) -> Metric:
+  """The metric registered as ``name``; MetricError lists the valid names otherwise."""
+  if name not in _REGISTRY:
+    raise MetricError(f"unknown metric {name!r}; registered metrics: {', '.join(registered())}")
+  return _REGISTRY[name]
+
+
+@dataclasses.dataclass
+class EvalData:
+  """What a metric sees.
+
+  Attributes:
+    fake_images: float32 [N, H, W, C] in [0, 1], generated.
+    fake_labels: int32 [N], the labels they were conditioned on.
+    fake_logits, fake_features: classifier outputs on them, [N, K] and [N, D].
+    real_images, real_labels, real_logits, real_features: the same for the
+      real reference set.
+    num_classes: K.
+    cache: per-evaluator memo for quantities of the real set (shared across
+      calls of one ``Evaluator``); use ``cached(name, fn)``.
+  """
+  fake_images: np.ndarray
+  fake_labels: np.ndarray
+  fake_logits: np.ndarray
+  fake_features: np.ndarray
+  real_images: np.ndarray
+  real_labels: np.ndarray
+  real_logits: np.ndarray
+  real_features: np.ndarray
+  num_classes: int
+  cache: dict = dataclasses.field(default_factory=dict)
+
+  def cached(self, name: str, fn: Callable[[], Any]) -> Any:
+    if name not in self.cache:
+      self.cache[name] = fn()
+    return self.cache[name]
+
+  def real_stats(self) -> tuple[np.ndarray, np.ndarray]:
+    return self.cached("real_stats", lambda: gaussian_stats(self.real_features))
+
+
+@register("oracle_accuracy")
+def _oracle_accuracy(data: EvalData) -> dict:
+  correct = data.fake_logits.argmax(axis=-1) == data.fake_labels
+  per_class = [correct[data.fake_labels == c].mean() for c in range(data.num_classes)
+               if np.any(data.fake_labels == c)]
+  return {"oracle_accuracy": float(correct.mean()), "oracle_accuracy_min_class": float(min(per_class))}
+
+
+@register("fid")
+def _fid(data: EvalData) -> dict:
+  return {"fid": frechet_distance(*gaussian_stats(data.fake_features), *data.real_stats())}
+
+
+@register("inception_score")
+def _inception_score(data: EvalData) -> dict:
+  return {"inception_score": inception_score(softmax(data.fake_logits))[0]}
+
+
+@register("diversity")
+def _diversity(data: EvalData) -> dict:
+  k = data.num_classes
+  real_f = data.cached("real_class_dist_features", lambda: per_class_pairwise_distance(
+      data.real_features, data.real_labels, k))
+  real_p = data.cached("real_class_dist_pixels", lambda: per_class_pairwise_distance(
+      data.real_images, data.real_labels, k))
+  ratio_f = per_class_pairwise_distance(data.fake_features, data.fake_labels, k) / np.maximum(real_f, 1e-12)
+  ratio_p = per_class_pairwise_distance(data.fake_images, data.fake_labels, k) / np.maximum(real_p, 1e-12)
+  return {"diversity": float(ratio_f.mean()), "diversity_min": float(ratio_f.min()),
+          "diversity_pixel": float(ratio_p.mean())}
+
+
+# ----------------------------------------------------------------------------
+# Sampling and the high-level entry points.
+
+
+def balanced_labels(num_samples: int, num_classes: int) -> np.ndarray:
+  """int32 [num_samples]: 0, 1, ..., K-1, 0, 1, ... (classes balanced to within 1)."""
+  return (np.arange(num_samples) % num_classes).astype(np.int32)
+
+
+def generate(sample_fn: SampleFn, key: jax.Array, labels: np.ndarray, batch_size: int,
+             image_shape: Sequence[int] | None = None) -> np.ndarray:
+  """Calls ``sample_fn`` on chunks of ``batch_size`` labels -> float32 [N, H, W, C].
+
+  Chunk i gets key ``fold_in(key, i)``; the last chunk is padded to
+  ``batch_size`` (repeating its first label) and trimmed, so a jitted
+  ``sample_fn`` compiles once. Raises MetricError if the output is not
+  [batch, *image_shape], has NaNs, or leaves [0, 1].
+  """
+  labels = np.asarray(labels, np.int32)
+  out = []
+  for i, start in enumerate(range(0, labels.shape[0], batch_size)):
+    chunk = labels[start:start + batch_size]
+    m = chunk.shape[0]
+    if m < batch_size:
+      chunk = np.concatenate([chunk, np.full(batch_size - m, chunk[0], np.int32)])
+    images = np.asarray(sample_fn(jax.random.fold_in(key, i), jax.numpy.asarray(chunk)), np.float32)
+    expect = (batch_size,) + tuple(image_shape) if image_shape is not None else None
+    if images.ndim != 4 or images.shape[0] != batch_size or (expect and images.shape != expect):
+      raise MetricError(f"sample_fn returned shape {images.shape} for {batch_size} labels; "
+                        f"expected {expect or '[B, H, W, C]'}")
+    if not np.all(np.isfinite(images)):
+      raise MetricError("sample_fn returned non-finite pixels")
+    if images.min() < -1e-3 or images.max() > 1 + 1e-3:
+      raise MetricError(f"sample_fn returned pixels in [{images.min():.3g}, {images.max():.3g}]; "
+                        "images must be float32 in [0, 1] (map tanh outputs with (x + 1) / 2)")
+    out.append(np.clip(images[:m], 0.0, 1.0))
+  return np.concatenate(out)
+
+
+class Evaluator:
+  """Evaluates conditional generators against a fixed real set with a fixed classifier.
+
+  Args:
+    oracle: ``oracle(images) -> (logits [N, K], features [N, D])``.
+    real_images: float32 [M, H, W, C] in [0, 1] (e.g. the MNIST test set).
+    real_labels: int32 [M].
+    names: registered metric names to compute.
+    num_samples: generated images per evaluation (labels balanced over classes).
+    sample_batch_size: labels per ``sample_fn`` call (make it divisible by the
+      device count if ``sample_fn`` is data-parallel).
+  """
+
+  def __init__(self, oracle: FeatureModel, real_images: Any, real_labels: Any,
+               names: Iterable[str] = DEFAULT_METRICS, num_samples: int = 5000,
+               sample_batch_size: int = 500):
+    self.names = tuple(names)
+    for name in self.names:
+      get(name)  # fail fast on unknown names
+    self.oracle = oracle
+    self.real_images = np.asarray(real_images, np.float32)
+    self.real_labels = np.asarray(real_labels, np.int32)
+    if self.real_images.ndim != 4 or self.real_images.shape[0] != self.real_labels.shape[0]:
+      raise MetricError(f"real images {self.real_images.shape} / labels {self.real_labels.shape}: "
+                        "expected [M, H, W, C] and [M]")
+    self.real_logits, self.real_features = oracle(self.real_images)
+    self.num_classes = int(self.real_logits.shape[-1])
+    if num_samples < 2 * self.num_classes:
+      raise MetricError(f"num_samples={num_samples} must be >= 2 per class ({2 * self.num_classes})")
+    self.num_samples = int(num_samples)
+    self.sample_batch_size = int(sample_batch_size)
+    self._cache: dict = {}
+
+  def evaluate_images(self, images: Any, labels: Any, names: Iterable[str] | None = None) -> dict:
+    """Metrics of given generated images float32 [N, H, W, C] with conditioning labels [N]."""
+    images = np.asarray(images, np.float32)
+    labels = np.asarray(labels, np.int32)
+    logits, feats = self.oracle(images)
+    data = EvalData(images, labels, np.asarray(logits), np.asarray(feats), self.real_images,
+                    self.real_labels, self.real_logits, self.real_features, self.num_classes,
+                    self._cache)
+    results: dict[str, float] = {}
+    for name in (self.names if names is None else tuple(names)):
+      results.update(get(name)(data))
+    return results
+
+  def __call__(self, sample_fn: SampleFn, key: jax.Array) -> dict:
+    """Generates ``num_samples`` balanced samples with ``sample_fn`` and evaluates them."""
+    labels = balanced_labels(self.num_samples, self.num_classes)
+    images = generate(sample_fn, key, labels, self.sample_batch_size, self.real_images.shape[1:])
+    return self.evaluate_images(images, labels)
+
+  def fid_floor(self, images: Any) -> float:
+    """FID of other real images (e.g. ``num_samples`` MNIST train images) vs the real set."""
+    feats = self.oracle(np.asarray(images, np.float32))[1]
+    return frechet_distance(*gaussian_stats(feats), *self._real_stats())
+
+  def real_reference(self) -> dict:
+    """Scores of the real set itself: oracle accuracy and inception score."""
+    return {"real_oracle_accuracy": float(np.mean(self.real_logits.argmax(-1) == self.real_labels)),
+            "real_inception_score": inception_score(softmax(self.real_logits))[0]}
+
+  def _real_stats(self):
+    if "real_stats" not in self._cache:
+      self._cache["real_stats"] = gaussian_stats(self.real_features)
+    return self._cache["real_stats"]
+
+
+def fid_floor(oracle: FeatureModel, images_a: Any, images_b: Any) -> float:
+  """FID between two real image sets [Na, H, W, C], [Nb, H, W, C] in the oracle's feature space."""
+  return fid_from_features(oracle(np.asarray(images_a, np.float32))[1],
+                           oracle(np.asarray(images_b, np.float32))[1])
+
+
+def evaluate_generator(sample_fn: SampleFn, oracle: FeatureModel, real_images: Any, real_labels: Any,
+                       num_samples: int, key: jax.Array, names: Iterable[str] = DEFAULT_METRICS,
+                       sample_batch_size: int = 500) -> dict:
+  """One-shot ``Evaluator(...)(sample_fn, key)``; see ``Evaluator`` for the arguments.
+
+  Returns a flat ``{metric_key: float}`` dict, ready for ``RunDir.log_metrics``.
+  Deterministic given ``key``. Prefer a long-lived ``Evaluator`` at repeated
+  eval steps (it computes the real set's features once).
+  """
+  return Evaluator(oracle, real_images, real_labels, names, num_samples, sample_batch_size)(
+      sample_fn, key)

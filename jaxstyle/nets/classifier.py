@@ -1,0 +1,324 @@
+"""LeNet-style MNIST classifier: the oracle behind the cGAN metrics.
+
+The oracle maps float32 images in [0, 1], NHWC ``[N, 28, 28, 1]`` (an RGB
+``[N, 28, 28, 3]`` input is averaged to grey first) to
+
+* ``logits``   float32 ``[N, num_classes]``
+* ``features`` float32 ``[N, hidden]``: the post-ReLU penultimate activations,
+  the feature space of the oracle FID, diversity and the like
+  (see ``jaxstyle.metrics``).
+
+Architecture (``ClassifierConfig`` defaults): normalise ``(x - 0.5) / 0.5``,
+conv 5x5 (32, VALID) - ReLU - max-pool 2, conv 5x5 (64, VALID) - ReLU -
+max-pool 2, dense 128 - ReLU (= features), dense 10 (= logits). About 184 k
+parameters (0.7 MB as float32). Max-pooling is a reshape + max, whose gradient
+is deterministic on every backend (XLA's select-and-scatter is not on GPU).
+
+A trained oracle is committed as ``jaxstyle/assets/mnist_oracle.npz`` (written
+by ``experiments/train_classifier.py``); ``load_oracle()`` loads it. The file
+format is a plain ``.npz`` (loadable with ``allow_pickle=False``): one array
+per parameter, named ``params/<module>/<param>``, plus ``__meta__``, a 0-d
+unicode array holding JSON (architecture config, test accuracy, seed, command,
+library versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import json
+import os
+from typing import Any, Callable, Iterator, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxstyle.errors import JaxstyleError
+
+META_KEY = "__meta__"
+DEFAULT_ORACLE = "mnist_oracle.npz"  # inside the jaxstyle/assets package-data folder
+
+
+class OracleError(JaxstyleError):
+  """An oracle checkpoint is missing, malformed or does not match its config."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+  """Architecture of ``LeNet`` (stored with every saved oracle)."""
+  num_classes: int = 10
+  conv_features: tuple[int, ...] = (32, 64)
+  kernel_size: int = 5
+  hidden: int = 128
+
+  @classmethod
+  def from_dict(cls, d: Mapping[str, Any]) -> "ClassifierConfig":
+    d = dict(d)
+    if "conv_features" in d:
+      d["conv_features"] = tuple(int(c) for c in d["conv_features"])
+    return cls(**d)
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """2x2/2 max-pool of NHWC ``x`` (H, W even) as reshape + max."""
+  n, h, w, c = x.shape
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class LeNet(nn.Module):
+  """LeNet-style classifier returning ``(logits, features)``; see module docstring."""
+  config: ClassifierConfig = ClassifierConfig()
+
+  @nn.compact
+  def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """images: float32 [N, H, W, 1 or 3] in [0, 1] -> (logits [N, C], features [N, hidden])."""
+    cfg = self.config
+    x = jnp.asarray(images, jnp.float32)
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+      raise ValueError(f"LeNet expects NHWC images with 1 or 3 channels, got shape {x.shape}")
+    if x.shape[-1] == 3:
+      x = x.mean(axis=-1, keepdims=True)
+    x = (x - 0.5) / 0.5
+    for i, f in enumerate(cfg.conv_features):
+      x = nn.Conv(f, (cfg.kernel_size, cfg.kernel_size), padding="VALID", name=f"conv{i + 1}")(x)
+      x = max_pool_2x2(nn.relu(x))
+    x = x.reshape(x.shape[0], -1)
+    features = nn.relu(nn.Dense(cfg.hidden, name="fc1")(x))
+    logits = nn.Dense(cfg.num_classes, name="logits")(features)
+    return logits, features
+
+
+# ----------------------------------------------------------------------------
+# The oracle: a trained LeNet plus batched, padded (no-recompile) evaluation.
+
+
+class Oracle:
+  """A trained classifier: ``oracle(images) -> (logits, features)`` as NumPy.
+
+  Attributes:
+    config: the architecture.
+    params: the Flax params pytree (``{"params": ...}``).
+    meta: free-form JSON metadata (test accuracy, seed, command, ...).
+    batch_size: images per compiled call; inputs are processed in chunks of
+      this size, the last one padded, so any N compiles once.
+  """
+
+  def __init__(self, params: Any, config: ClassifierConfig = ClassifierConfig(),
+               meta: Mapping[str, Any] | None = None, batch_size: int = 1000):
+    self.config = config
+    self.params = params
+    self.meta = dict(meta or {})
+    self.batch_size = int(batch_size)
+    self.model = LeNet(config)
+    self._apply = jax.jit(self.model.apply)
+
+  @property
+  def num_classes(self) -> int:
+    return self.config.num_classes
+
+  @property
+  def feature_dim(self) -> int:
+    return self.config.hidden
+
+  def __call__(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+    """images float32 [N, 28, 28, 1|3] in [0, 1] -> (logits f32 [N, C], features f32 [N, D])."""
+    images = np.asarray(images, np.float32)
+    n = images.shape[0]
+    if n == 0:
+      return (np.zeros((0, self.num_classes), np.float32), np.zeros((0, self.feature_dim), np.float32))
+    logits, feats = [], []
+    for start in range(0, n, self.batch_size):
+      chunk = images[start:start + self.batch_size]
+      m = chunk.shape[0]
+      if m < self.batch_size and n > self.batch_size:  # pad so the compiled shape is reused
+        chunk = np.concatenate([chunk, np.zeros((self.batch_size - m,) + chunk.shape[1:], np.float32)])
+      lg, ft = self._apply(self.params, chunk)
+      logits.append(np.asarray(lg)[:m])
+      feats.append(np.asarray(ft)[:m])
+    return np.concatenate(logits), np.concatenate(feats)
+
+  def logits(self, images: Any) -> np.ndarray:
+    return self(images)[0]
+
+  def features(self, images: Any) -> np.ndarray:
+    return self(images)[1]
+
+  def probs(self, images: Any) -> np.ndarray:
+    """Softmax probabilities float32 [N, C]."""
+    return np.asarray(jax.nn.softmax(self.logits(images), axis=-1))
+
+  def predict(self, images: Any) -> np.ndarray:
+    """Predicted class int32 [N]."""
+    return self.logits(images).argmax(axis=-1).astype(np.int32)
+
+  def accuracy(self, images: Any, labels: Any) -> float:
+    return float(np.mean(self.predict(images) == np.asarray(labels)))
+
+
+# ----------------------------------------------------------------------------
+# Save / load (plain npz, no pickle).
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+  out = {}
+  for k, v in tree.items():
+    key = f"{prefix}/{k}" if prefix else str(k)
+    if isinstance(v, Mapping):
+      out.update(_flatten(v, key))
+    else:
+      out[key] = np.asarray(v)
+  return out
+
+
+def _unflatten(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
+  tree: dict[str, Any] = {}
+  for key, value in flat.items():
+    node = tree
+    *parents, leaf = key.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = jnp.asarray(value)
+  return tree
+
+
+def save_oracle(path: str, params: Any, config: ClassifierConfig,
+                meta: Mapping[str, Any] | None = None) -> None:
+  """Writes ``params`` (+ config and ``meta`` as JSON) to a pickle-free ``.npz``."""
+  flat = _flatten(jax.device_get(params))
+  record = {"config": dataclasses.asdict(config), **dict(meta or {})}
+  flat[META_KEY] = np.array(json.dumps(record, sort_keys=True))
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(path))
+  with open(tmp, "wb") as f:
+    np.savez(f, **flat)
+  os.replace(tmp, path)
+
+
+def default_oracle_path() -> str:
+  """Path of the committed oracle, ``jaxstyle/assets/mnist_oracle.npz``."""
+  return str(importlib.resources.files("jaxstyle").joinpath("assets", DEFAULT_ORACLE))
+
+
+def load_oracle(path: str | None = None, batch_size: int = 1000) -> Oracle:
+  """Loads an oracle saved by ``save_oracle`` (default: the committed MNIST oracle).
+
+  Raises:
+    OracleError: the file is missing, unreadable, or its arrays do not match
+      the architecture recorded in it.
+  """
+  path = path or default_oracle_path()
+  if not os.path.exists(path):
+    raise OracleError(f"oracle checkpoint {path!r} not found; train one with "
+                      "`python experiments/train_classifier.py --mnist_dir=... --workdir=DIR` "
+                      "and pass DIR/oracle.npz")
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      flat = {k: z[k] for k in z.files}
+  except (OSError, ValueError) as e:
+    raise OracleError(f"{path}: not a readable oracle .npz ({e})") from e
+  if META_KEY not in flat:
+    raise OracleError(f"{path}: no {META_KEY} entry; not written by jaxstyle save_oracle")
+  try:
+    meta = json.loads(str(flat.pop(META_KEY)))
+    config = ClassifierConfig.from_dict(meta.pop("config"))
+  except (ValueError, KeyError, TypeError) as e:
+    raise OracleError(f"{path}: malformed {META_KEY} ({e})") from e
+  params = _unflatten(flat)
+  expected = jax.eval_shape(LeNet(config).init, jax.random.key(0),
+                            jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
+  got = jax.tree.map(lambda a: (a.shape, a.dtype), params)
+  want = jax.tree.map(lambda a: (a.shape, a.dtype), expected)
+  if got != want:
+    raise OracleError(f"{path}: parameter arrays do not match the recorded architecture {config}")
+  return Oracle(params, config, meta, batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------
+# Training (small, self-contained: one device, jit).
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Oracle training settings."""
+  epochs: int = 5
+  batch_size: int = 128
+  learning_rate: float = 1e-3
+  weight_decay: float = 1e-4
+  model: ClassifierConfig = ClassifierConfig()
+
+
+def to_float_images(images_u8: np.ndarray) -> np.ndarray:
+  """uint8 [N, 28, 28] -> float32 [N, 28, 28, 1] in [0, 1]."""
+  return (np.asarray(images_u8, np.float32) / 255.0)[..., None]
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+  """AdamW with a cosine learning-rate decay over the whole run."""
+  schedule = optax.cosine_decay_schedule(cfg.learning_rate, max(1, cfg.epochs * steps_per_epoch))
+  return optax.adamw(schedule, weight_decay=cfg.weight_decay)
+
+
+def make_train_step(model: LeNet, tx: optax.GradientTransformation) -> Callable:
+  """Pure step ``(params, opt_state, images, labels) -> (params, opt_state, metrics)``."""
+
+  def loss_fn(params, images, labels):
+    logits, _ = model.apply(params, images)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+
+  def step(params, opt_state, images, labels):
+    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, images, labels)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, {"loss": loss, "accuracy": acc}
+
+  return step
+
+
+def epoch_batches(key: jax.Array, num_examples: int, batch_size: int) -> Iterator[np.ndarray]:
+  """Indices of one shuffled epoch, drop-remainder batches of ``batch_size``."""
+  perm = np.asarray(jax.random.permutation(key, num_examples))
+  for i in range(num_examples // batch_size):
+    yield perm[i * batch_size:(i + 1) * batch_size]
+
+
+def train(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, key: jax.Array,
+          on_step: Callable[[int, dict], None] | None = None,
+          on_epoch: Callable[[int, Any], None] | None = None) -> Any:
+  """Trains a ``LeNet`` from scratch; deterministic given ``key``.
+
+  Args:
+    images: float32 [N, 28, 28, 1] in [0, 1].
+    labels: int32 [N].
+    cfg: training settings.
+    key: PRNG key; ``fold_in(key, 0)`` initialises, ``fold_in(key, 1 + epoch)``
+      shuffles each epoch.
+    on_step: called as ``on_step(step, metrics)``; metrics holds scalar JAX
+      arrays ``loss`` and ``accuracy`` of that batch.
+    on_epoch: called as ``on_epoch(epoch, params)`` after each epoch.
+
+  Returns:
+    The trained params pytree.
+  """
+  if images.shape[0] < cfg.batch_size:
+    raise ValueError(f"{images.shape[0]} training images < batch size {cfg.batch_size}")
+  model = LeNet(cfg.model)
+  params = model.init(jax.random.fold_in(key, 0), jnp.zeros((1,) + images.shape[1:], jnp.float32))
+  steps_per_epoch = images.shape[0] // cfg.batch_size
+  tx = make_optimizer(cfg, steps_per_epoch)
+  opt_state = tx.init(params)
+  step_fn = jax.jit(make_train_step(model, tx), donate_argnums=(0, 1))
+  step = 0
+  for epoch in range(cfg.epochs):
+    for idx in epoch_batches(jax.random.fold_in(key, 1 + epoch), images.shape[0], cfg.batch_size):
+      params, opt_state, metrics = step_fn(params, opt_state, images[idx], labels[idx])
+      step += 1
+      if on_step is not None:
+        on_step(step, metrics)
+    if on_epoch is not None:
+      on_epoch(epoch, params)
+  return params
