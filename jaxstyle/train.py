@@ -1,0 +1,189 @@
+"""Train states and pure per-device train steps.
+
+A step is ``step(state, batch) -> (state, metrics)``, written for ONE device's
+share of the global batch, with a named batch axis (``AXIS = "batch"``) for the
+cross-device reductions. ``jaxstyle.parallel`` decides how it runs (jit on one
+device, ``jax.shard_map`` on a mesh, or ``jax.pmap``); the numbers do not depend
+on that choice nor on the number of devices, up to float reassociation.
+
+Gradient convention (valid under shard_map with ``check_vma=True``, with
+``check_vma=False`` and under pmap alike): parameters are explicitly cast to
+device-varying before differentiation (``lax.pcast(..., to="varying")``), so
+``jax.grad`` returns each device's *local* gradient of its local mean loss,
+and the step then ``pmean``s the gradients. (Differentiating an invariant
+parameter under check_vma instead sums the gradients over devices
+implicitly, while pmap does not; casting first makes both behave the same.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from jaxstyle import losses
+from jaxstyle.nets import cgan
+
+AXIS = "batch"
+
+Batch = Mapping[str, jax.Array]
+StepFn = Callable[[Any, Batch], tuple[Any, dict[str, jax.Array]]]
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a training run carries from step to step (a pytree).
+
+  Attributes:
+    step: int32 scalar, the number of steps taken.
+    params: ``{network name: params}``, e.g. ``{"g": ..., "d": ...}``.
+    opt_state: ``{network name: optax state}`` with the same keys as ``params``.
+    key: uint32 [2] raw PRNG key data (``jax.random.key_data``); a step draws
+      from ``fold_in(wrap_key_data(key), step)``, so the key itself never changes.
+  """
+  step: jax.Array
+  params: dict[str, Any]
+  opt_state: dict[str, Any]
+  key: jax.Array
+
+
+def create_state(params: dict[str, Any], optimizers: Mapping[str, optax.GradientTransformation],
+                 key: jax.Array) -> TrainState:
+  """A fresh state at step 0 (``key``: a typed key from ``jax.random.key``)."""
+  return TrainState(step=jnp.zeros((), jnp.int32), params=dict(params),
+                    opt_state={k: optimizers[k].init(v) for k, v in params.items()},
+                    key=jax.random.key_data(key))
+
+
+def step_key(state: TrainState) -> jax.Array:
+  """The typed key of the current step: ``fold_in(key, step)``."""
+  return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+
+
+def to_varying(tree: Any, axis_name: str | None) -> Any:
+  """Marks a replicated pytree as device-varying (identity when ``axis_name`` is None)."""
+  if axis_name is None:
+    return tree
+  return jax.tree.map(lambda x: lax.pcast(x, axis_name, to="varying"), tree)
+
+
+def pmean(tree: Any, axis_name: str | None) -> Any:
+  """``lax.pmean`` over ``axis_name`` (identity when it is None)."""
+  if axis_name is None:
+    return tree
+  return lax.pmean(tree, axis_name)
+
+
+def local_slice(global_array: jax.Array, local_size: int, axis_name: str | None) -> jax.Array:
+  """This device's rows ``[i * local_size, (i + 1) * local_size)`` of an array drawn for the global batch."""
+  if axis_name is None:
+    return global_array
+  start = lax.axis_index(axis_name) * local_size
+  return lax.dynamic_slice_in_dim(global_array, start, local_size, axis=0)
+
+
+def axis_size(axis_name: str | None) -> int:
+  """Number of devices along ``axis_name`` (1 when None)."""
+  return 1 if axis_name is None else lax.psum(1, axis_name)
+
+
+def adam(learning_rate: float, b1: float = 0.5, b2: float = 0.999) -> optax.GradientTransformation:
+  """Adam with the GAN-customary beta1 = 0.5."""
+  return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
+def init_cgan_state(config: cgan.CGANConfig, seed: int, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation) -> TrainState:
+  """Initial cGAN state: params from ``fold_in(key(seed), 0)``, step keys from ``fold_in(key(seed), 1)``."""
+  root = jax.random.key(seed)
+  g_params, d_params = cgan.init_params(config, jax.random.fold_in(root, 0))
+  return create_state({"g": g_params, "d": d_params}, {"g": g_tx, "d": d_tx},
+                      jax.random.fold_in(root, 1))
+
+
+def make_cgan_step(config: cgan.CGANConfig, g_tx: optax.GradientTransformation,
+                   d_tx: optax.GradientTransformation, loss: str = "nonsaturating",
+                   axis_name: str | None = AXIS) -> StepFn:
+  """One alternating cGAN update (D, then G against the updated D), per device.
+
+  The returned ``step(state, batch)`` takes this device's share of the global
+  batch: ``batch["image"]`` float32 [b, 28, 28, 1] in [0, 1] and
+  ``batch["label"]`` int32 [b]. The noise z [B, z_dim] is drawn for the whole
+  global batch (B = b * devices) from the step key and each device takes its
+  rows, so every device count sees the same z for the same example. The
+  generator runs forward once: its VJP is kept from the D update and reused
+  for the G update.
+
+  Returns metrics (averaged over the global batch): ``d_loss``, ``g_loss``,
+  ``d_real`` and ``d_fake`` (mean D logits on real / generated images).
+  """
+  if loss not in losses.GAN_LOSSES:
+    raise ValueError(f"unknown GAN loss {loss!r}; choose one of {losses.GAN_LOSSES}")
+  gen = cgan.Generator(config)
+  disc = cgan.Discriminator(config)
+
+  def step(state: TrainState, batch: Batch):
+    images = batch["image"].astype(config.dtype)
+    labels = batch["label"].astype(jnp.int32)
+    b = labels.shape[0]
+    global_b = b * axis_size(axis_name)
+    z = jax.random.normal(step_key(state), (global_b, config.z_dim), config.dtype)
+    z = local_slice(z, b, axis_name)
+
+    g_params = state.params["g"]
+    d_params = state.params["d"]
+
+    # Generator forward once; keep its VJP for the G update.
+    fake, g_vjp = jax.vjp(lambda p: gen.apply({"params": p}, z, labels),
+                          to_varying(g_params, axis_name))
+
+    # Discriminator update on real and (constant) generated images.
+    def d_loss_fn(dp):
+      logits = disc.apply({"params": dp}, jnp.concatenate([images, fake], 0),
+                          jnp.concatenate([labels, labels], 0))
+      real_logits, fake_logits = logits[:b], logits[b:]
+      return losses.gan_d_loss(real_logits, fake_logits, loss), (real_logits, fake_logits)
+
+    (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+        to_varying(d_params, axis_name))
+    d_grads = pmean(d_grads, axis_name)
+    d_updates, d_opt_state = d_tx.update(d_grads, state.opt_state["d"], d_params)
+    d_params = optax.apply_updates(d_params, d_updates)
+
+    # Generator update against the new discriminator, through the kept VJP.
+    def g_loss_fn(images_fake):
+      return losses.gan_g_loss(disc.apply({"params": d_params}, images_fake, labels), loss)
+
+    g_loss, d_fake_images = jax.value_and_grad(g_loss_fn)(fake)
+    (g_grads,) = g_vjp(d_fake_images)
+    g_grads = pmean(g_grads, axis_name)
+    g_updates, g_opt_state = g_tx.update(g_grads, state.opt_state["g"], g_params)
+    g_params = optax.apply_updates(g_params, g_updates)
+
+    new_state = state.replace(step=state.step + 1, params={"g": g_params, "d": d_params},
+                              opt_state={"g": g_opt_state, "d": d_opt_state})
+    metrics = pmean({"d_loss": d_loss, "g_loss": g_loss, "d_real": jnp.mean(real_logits),
+                     "d_fake": jnp.mean(fake_logits)}, axis_name)
+    return new_state, metrics
+
+  return step
+
+
+def make_cgan_sampler(config: cgan.CGANConfig) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+  """``sample(g_params, z [N, z_dim], labels int32 [N]) -> images float32 [N, 28, 28, 1]`` (jitted)."""
+  gen = cgan.Generator(config)
+  return jax.jit(lambda p, z, y: gen.apply({"params": p}, z, y))
+
+
+def tree_to_host(tree: Any) -> Any:
+  """A pytree of (fully replicated / single-device) arrays as NumPy arrays."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      x = x.addressable_data(0)
+    return np.asarray(x)
+  return jax.tree.map(get, tree)
