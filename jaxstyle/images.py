@@ -98,10 +98,15 @@ class ImageError(JaxstyleError):
   def __init__(self, path: str | os.PathLike, cause: str, advice: str = ""):
     self.path = os.fspath(path)
     self.cause = cause
+    self.advice = advice
     message = f"{self.path}: {cause}"
     if advice:
       message += f"; {advice}"
     super().__init__(message)
+
+  def __reduce__(self):
+    # Picklable (e.g. across multiprocessing data-loader workers).
+    return type(self), (self.path, self.cause, self.advice)
 
 
 # --------------------------------------------------------------------------- #
@@ -194,7 +199,9 @@ def _open_error(path: str, err: Exception) -> ImageError:
       "unexpected end" in lowered or "premature end" in lowered:
     cause = f"truncated or corrupt image data ({text})"
   else:
-    cause = f"cannot decode image ({type(err).__name__}: {text})"
+    fmt = _sniff(path)
+    cause = (f"corrupt, truncated or unsupported {fmt + ' ' if fmt else ''}image data "
+             f"({type(err).__name__}: {text})")
   return ImageError(path, cause, "re-export or re-download it, or remove it")
 
 
@@ -243,8 +250,13 @@ def _to_float_rgb(im: Image.Image, path: str) -> np.ndarray:
 
 
 def _decode(path: str, max_pixels: int | None) -> np.ndarray:
-  with open(path, "rb") as f, warnings.catch_warnings():
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+  """Opens, checks the pixel count, decodes and normalises one file.
+
+  Pillow's warnings are held back while decoding: if decoding fails the
+  ImageError says it all; if it succeeds they are re-issued naming the file.
+  """
+  with open(path, "rb") as f, warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
     im = Image.open(f)
     w, h = im.size
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
@@ -253,7 +265,11 @@ def _decode(path: str, max_pixels: int | None) -> np.ndarray:
                        "if you trust this file, pass a larger max_pixels")
     im.load()
     im = ImageOps.exif_transpose(im)
-    return _to_float_rgb(im, path)
+    image = _to_float_rgb(im, path)
+  for warning in caught:
+    if not issubclass(warning.category, Image.DecompressionBombWarning):
+      warnings.warn(f"{path}: {warning.message}", warning.category, stacklevel=3)
+  return image
 
 
 def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = "longer",

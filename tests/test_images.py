@@ -2,6 +2,8 @@
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -27,6 +29,18 @@ def _png_bytes(arr):
   buf = io.BytesIO()
   Image.fromarray(arr).save(buf, format="PNG")
   return buf.getvalue()
+
+
+def _png_chunk(kind, body):
+  return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_16bit_rgb(arr):
+  """A 16-bit-per-channel RGB PNG (Pillow cannot write these), filter 0 rows."""
+  h, w, _ = arr.shape
+  raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in arr)
+  return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+          + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b""))
 
 
 def _assert_image(a, shape=None):
@@ -71,6 +85,28 @@ def test_16bit_grayscale_png_keeps_precision(tmp_path):
   # Neighbouring 16-bit codes stay distinct (8-bit decoding would merge them).
   assert a[0, 1, 0] > a[0, 0, 0] and a[0, 3, 0] > a[0, 2, 0]
   assert len(np.unique(a[:, :, 0])) == vals.size
+
+
+def test_16bit_rgb_png_loads_to_8bit_precision(tmp_path):
+  vals = np.random.default_rng(3).integers(0, 65536, size=(4, 5, 3)).astype(np.uint16)
+  vals[0, 0] = (0, 65535, 257)
+  p = tmp_path / "rgb16.png"
+  p.write_bytes(_png_16bit_rgb(vals))
+  a = images.load_image(p)
+  _assert_image(a, (4, 5, 3))
+  # Documented limitation: Pillow keeps 8 bits per colour channel.
+  assert np.max(np.abs(a - vals / 65535.0)) <= 1.0 / 255 + 1e-6
+  np.testing.assert_allclose(a[0, 0], [0.0, 1.0, 1.0 / 255], atol=1e-6)
+
+
+def test_interlaced_png_and_progressive_jpeg(tmp_path):
+  arr = _rgb_pattern(33, 47)
+  png = images.load_image(_save_pil(tmp_path / "i.png", Image.fromarray(arr), interlace=1))
+  np.testing.assert_allclose(png, arr / 255.0, atol=EPS)
+  smooth = np.repeat(np.linspace(0, 255, 47)[None, :, None], 33, 0).repeat(3, 2).astype(np.uint8)
+  jpg = images.load_image(_save_pil(tmp_path / "p.jpg", Image.fromarray(smooth), quality=95,
+                                    progressive=True))
+  assert np.mean(np.abs(jpg - smooth / 255.0)) < 0.01
 
 
 def test_32bit_int_and_float_tiff(tmp_path):
@@ -215,6 +251,28 @@ def test_truncated_jpeg(tmp_path):
   _expect_error(p, "truncated")
 
 
+@pytest.mark.parametrize("fmt,ext,kw", [
+    ("PNG", "png", {"interlace": 1}), ("JPEG", "jpg", {"progressive": True}), ("GIF", "gif", {}),
+    ("BMP", "bmp", {}), ("TIFF", "tif", {}), ("TIFF", "tiff", {"compression": "tiff_lzw"}),
+    ("WEBP", "webp", {"lossless": True}), ("WEBP", "webp", {"quality": 80})])
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_truncated_files_of_every_format(tmp_path, fmt, ext, kw, fraction):
+  buf = io.BytesIO()
+  Image.fromarray(_rgb_pattern(40, 56)).save(buf, format=fmt, **kw)
+  data = buf.getvalue()
+  p = tmp_path / f"cut.{ext}"
+  p.write_bytes(data[:int(len(data) * fraction)])
+  _expect_error(p, "truncated")
+
+
+def test_corrupted_png_crc(tmp_path):
+  data = bytearray(_png_bytes(_rgb_pattern(16, 16)))
+  data[len(data) // 2] ^= 0xFF                      # flip a byte inside the IDAT chunk
+  p = tmp_path / "flipped.png"
+  p.write_bytes(bytes(data))
+  _expect_error(p, "corrupt")
+
+
 def test_png_header_only(tmp_path):
   p = tmp_path / "head.png"
   p.write_bytes(_png_bytes(_rgb_pattern(8, 8))[:12])
@@ -245,6 +303,14 @@ def test_unsupported_formats(tmp_path):
   _expect_error(lab, "unsupported colour mode", "LAB")
 
 
+def test_image_error_pickles():
+  import pickle
+  err = ImageError("/x/y.png", "file is empty (0 bytes)", "remove it")
+  back = pickle.loads(pickle.dumps(err))
+  assert type(back) is ImageError and str(back) == str(err) == "/x/y.png: file is empty (0 bytes); remove it"
+  assert (back.path, back.cause, back.advice) == (err.path, err.cause, err.advice)
+
+
 def test_missing_file_and_directory(tmp_path):
   _expect_error(tmp_path / "nope.png", "no such file")
   _expect_error(tmp_path, "directory")
@@ -267,13 +333,9 @@ def test_max_pixels_limit(tmp_path):
 
 def test_decompression_bomb_header(tmp_path):
   # A valid PNG header that claims 30000 x 30000 pixels, with no real data behind it.
-  import struct
-  import zlib
   ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
-  chunk = lambda kind, body: (struct.pack(">I", len(body)) + kind + body +
-                              struct.pack(">I", zlib.crc32(kind + body)))
   p = tmp_path / "bomb.png"
-  p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+  p.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b""))
   _expect_error(p, "pixels", "max_pixels")
 
 
