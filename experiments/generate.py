@@ -1,0 +1,101 @@
+"""Style generation: new images in a style, by Gram matching from noise.
+
+  python experiments/generate.py --style ../shared/data/styles/hokusai_great_wave.jpg \
+      --n 4 --size 256 --seed 0 --out_dir out/wave
+  python experiments/generate.py --style S1 --style S2 --style_weights 0.5,0.5 --size 192x320 \
+      --out_dir D
+
+Image i uses the key ``fold_in(PRNGKey(--seed), i)``, so different images (and
+different --seed values) start from different noise and differ. --out_dir gets
+``sample_XX.png`` (one per image), grid.png, side_by_side.png (style(s) | grid),
+and is also the run directory unless --workdir is given: config.json and
+metrics.jsonl (the losses of every step, with a ``sample`` column). Image files
+are written atomically, all at the end; a failed run exits with status 2 and
+one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import common
+import gatys_common
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+gatys_common.define_style_flags()
+flags.DEFINE_integer("n", 4, "Number of images to generate.")
+flags.DEFINE_string("size", "256", "Output size: N (square) or HxW, e.g. 192x320.")
+flags.DEFINE_string("out_dir", None, "Directory for the generated images (created).")
+flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl). Default: "
+                    "--out_dir. A rerun into the same directory starts over.")
+gatys_common.define_optimization_flags(content=False, steps=300, lr=0.03, gamma=0.0)
+flags.adopt_module_key_flags(gatys_common)
+flags.adopt_module_key_flags(common)
+
+
+def parse_size(value: str) -> tuple[int, int]:
+  m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", value or "")
+  if not m:
+    raise common.UsageError(f"--size={value!r}: use N or HxW, e.g. 256 or 192x320")
+  h = int(m.group(1))
+  w = int(m.group(2)) if m.group(2) else h
+  if min(h, w) < 16:
+    raise common.UsageError(f"--size={value}: each side must be >= 16 pixels")
+  return h, w
+
+
+def main(argv):
+  del argv
+  if not FLAGS.out_dir:
+    raise common.UsageError("--out_dir is required (where the generated images go)")
+  if FLAGS.n < 1:
+    raise common.UsageError(f"--n={FLAGS.n} must be >= 1")
+  hw = parse_size(FLAGS.size)
+  styles_p = gatys_common.style_paths()
+  blend = gatys_common.parse_style_weights(len(styles_p))
+  config = gatys_common.build_config(content=False)
+
+  import jax
+  import numpy as np
+
+  from jaxstyle import images, optimize, rundir, vgg
+
+  weights = vgg.load_weights(FLAGS.vgg_weights)
+  config.validate(weights, need_content=False)
+  styles = [images.load_image(p) for p in styles_p]
+
+  run = rundir.RunDir(FLAGS.workdir or FLAGS.out_dir)
+  run.truncate_metrics(-1)
+  run.write_config(config.to_dict(), vgg=gatys_common.vgg_record(weights),
+                   inputs={"styles": [os.path.abspath(p) for p in styles_p],
+                           "style_weights": blend},
+                   out_dir=os.path.abspath(FLAGS.out_dir), n=FLAGS.n, size=list(hw),
+                   seed=FLAGS.seed, sample_keys="fold_in(PRNGKey(seed), i)")
+  key = jax.random.PRNGKey(FLAGS.seed)
+  outputs = []
+  for i in range(FLAGS.n):
+    progress = gatys_common.Progress(run, config.steps, f"sample {i + 1}/{FLAGS.n}",
+                                     extra={"sample": i})
+    # metrics.jsonl steps are global over samples: step = i * steps + local step.
+    def callback(row, i=i, progress=progress):
+      progress({**row, "step": i * config.steps + row["step"]})
+    try:
+      result = optimize.synthesize(weights, styles, hw, jax.random.fold_in(key, i), blend,
+                                   config, callback=callback)
+    finally:
+      progress.close()
+    outputs.append(result.image)
+  grid = images.make_grid(np.stack(outputs), nrow=min(4, FLAGS.n))
+  for i, img in enumerate(outputs):
+    images.save_image(os.path.join(FLAGS.out_dir, f"sample_{i:02d}.png"), img)
+  images.save_image(os.path.join(FLAGS.out_dir, "grid.png"), grid)
+  images.save_image(os.path.join(FLAGS.out_dir, "side_by_side.png"),
+                    images.side_by_side(styles + [grid], height=min(512, grid.shape[0])))
+  print(f"wrote {FLAGS.n} image(s) of {hw[0]}x{hw[1]} to {FLAGS.out_dir}")
+
+
+if __name__ == "__main__":
+  common.run(main)
