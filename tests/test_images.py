@@ -307,7 +307,8 @@ def test_image_error_pickles():
   import pickle
   err = ImageError("/x/y.png", "file is empty (0 bytes)", "remove it")
   back = pickle.loads(pickle.dumps(err))
-  assert type(back) is ImageError and str(back) == str(err) == "/x/y.png: file is empty (0 bytes); remove it"
+  assert type(back) is ImageError
+  assert str(back) == str(err) == "/x/y.png: file is empty (0 bytes); remove it"
   assert (back.path, back.cause, back.advice) == (err.path, err.cause, err.advice)
 
 
