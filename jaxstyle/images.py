@@ -405,6 +405,12 @@ def iter_image_files(directory: str | os.PathLike, recursive: bool = True) -> li
 # --------------------------------------------------------------------------- #
 
 
+def _check_float(image: np.ndarray, name: str) -> None:
+  if not np.issubdtype(image.dtype, np.floating):
+    raise ValueError(f"{name} must be a float image in [0, 1], got dtype {image.dtype}"
+                     + (" (divide uint8 images by 255)" if image.dtype == np.uint8 else ""))
+
+
 def _as_hwc(image: np.ndarray, name: str = "image") -> np.ndarray:
   image = np.asarray(image)
   if image.ndim == 2:
@@ -428,6 +434,7 @@ def resize(image: np.ndarray, size: int | tuple[int, int], *, side: str = "longe
     float32 [new_H, new_W, C] (same rank as the input), clipped to [0, 1].
   """
   arr = np.asarray(image)
+  _check_float(arr, "image")
   hwc = _as_hwc(arr)
   h, w, c = hwc.shape
   if isinstance(size, (tuple, list)):
@@ -588,7 +595,9 @@ def make_grid(batch: np.ndarray | Sequence[np.ndarray], nrow: int = 8, pad: int 
     its top-left pixel is at (pad + (i // nrow) * (H + pad),
     pad + (i % nrow) * (W + pad)).
   """
-  arr = np.asarray(batch, dtype=np.float32)
+  arr = np.asarray(batch)
+  _check_float(arr, "batch")
+  arr = arr.astype(np.float32, copy=False)
   if arr.ndim == 3:
     arr = arr[..., None]
   if arr.ndim != 4 or arr.shape[0] == 0:
@@ -627,7 +636,9 @@ def side_by_side(images: Sequence[np.ndarray], height: int | None = None, pad: i
     raise ValueError("side_by_side needs at least one image")
   panels = []
   for k, im in enumerate(images):
-    im = _as_hwc(im, f"images[{k}]").astype(np.float32, copy=False)
+    im = _as_hwc(im, f"images[{k}]")
+    _check_float(im, f"images[{k}]")
+    im = im.astype(np.float32, copy=False)
     if im.shape[-1] == 1:
       im = np.repeat(im, 3, axis=-1)
     if im.shape[-1] != 3:

@@ -423,6 +423,11 @@ def test_resize_keeps_aspect():
   np.testing.assert_array_equal(images.resize(img, 300), img)      # same size: unchanged
   with pytest.raises(ValueError, match="size"):
     images.resize(img, 0)
+  u8 = (img * 255).astype(np.uint8)
+  for fn in (lambda: images.resize(u8, 10), lambda: images.make_grid(u8[None], 1),
+             lambda: images.side_by_side([img, u8])):
+    with pytest.raises(ValueError, match="divide uint8 images by 255"):
+      fn()
 
 
 def test_resize_constant_and_antialiased():
