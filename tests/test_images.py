@@ -156,6 +156,16 @@ def test_palette_with_transparency(tmp_path):
   np.testing.assert_allclose(b[0, 0], [0.0, 0.0, 0.0], atol=EPS)
 
 
+def test_png_colour_key_transparency(tmp_path):
+  arr = np.array([[[255, 0, 0], [0, 128, 0]]], np.uint8)
+  p = _save_pil(tmp_path / "key.png", Image.fromarray(arr), transparency=(255, 0, 0))
+  a = images.load_image(p)
+  np.testing.assert_allclose(a[0], [[1.0, 1.0, 1.0], [0.0, 128 / 255, 0.0]], atol=EPS)
+  g = np.array([[7, 200]], np.uint8)
+  b = images.load_image(_save_pil(tmp_path / "gkey.png", Image.fromarray(g), transparency=7))
+  np.testing.assert_allclose(b[0, :, 0], [1.0, 200 / 255], atol=EPS)
+
+
 def test_animated_gif_gives_first_frame(tmp_path):
   frames = [Image.new("RGB", (4, 3), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
   p = _save_pil(tmp_path / "anim.gif", frames[0], save_all=True, append_images=frames[1:],
