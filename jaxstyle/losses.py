@@ -5,8 +5,8 @@ Conventions (also in BUILD_NOTES.md):
 * Feature maps are NHWC: ``[B, H, W, C]``. For a layer, ``N = C`` (number of
   feature maps) and ``M = H * W`` (size of each map).
 * ``gram_matrix(F)`` returns the *position-averaged* Gram matrix
-  ``Ĝ = FᵀF / M`` (shape ``[B, C, C]``), accumulated in float32 whatever the
-  feature dtype. Averaging over positions makes Gram matrices of images of
+  ``Ĝ = FᵀF / M`` (shape ``[B, C, C]``), accumulated in at least float32 (bf16
+  features accumulate in f32; float64 stays float64). Averaging over positions makes Gram matrices of images of
   different sizes comparable (a style image need not match the output size).
 * The default style normalisation ``"gatys"`` is the seed design's
   ``L_s = 1/(4N²M²) ‖G(X) − G(S)‖²`` with raw Grams ``G = FᵀF``; with
@@ -29,6 +29,11 @@ import jax.numpy as jnp
 
 Array = jax.Array
 
+
+def _acc_dtype(x: Array):
+  """Accumulation dtype: at least float32 (bf16/f16 -> f32; f64 stays f64)."""
+  return jnp.promote_types(x.dtype, jnp.float32)
+
 # Scale applied to ‖Ĝ(X) − Ĝ(S)‖² (Ĝ = FᵀF / M) as a function of N = channels.
 STYLE_NORMALIZATIONS: dict[str, Callable[[int], float]] = {
     "gatys": lambda n: 1.0 / (4.0 * n * n),
@@ -50,13 +55,13 @@ def gram_matrix(features: Array, normalize: bool = True) -> Array:
     normalize: divide by ``M = H * W`` (default). ``False`` gives raw ``FᵀF``.
 
   Returns:
-    ``[B, C, C]`` float32.
+    ``[B, C, C]`` in float32 (float64 for float64 features).
   """
   if features.ndim != 4:
     raise ValueError(f"gram_matrix expects NHWC features [B,H,W,C], got shape {features.shape}")
   b, h, w, c = features.shape
   f = features.reshape(b, h * w, c)
-  g = jnp.einsum("bmi,bmj->bij", f, f, preferred_element_type=jnp.float32)
+  g = jnp.einsum("bmi,bmj->bij", f, f, preferred_element_type=_acc_dtype(f))
   return g / (h * w) if normalize else g
 
 
@@ -129,7 +134,8 @@ def style_targets(style_feats: Sequence[Mapping[str, Array]],
 
 def content_loss(feat_x: Array, feat_c: Array) -> Array:
   """``½ ‖F(X) − F(C)‖²`` per batch element: ``[B, H, W, C]`` ×2 -> ``[B]``."""
-  diff = (feat_x - feat_c).astype(jnp.float32)
+  diff = feat_x - feat_c
+  diff = diff.astype(_acc_dtype(diff))
   return 0.5 * jnp.sum(jnp.square(diff), axis=tuple(range(1, diff.ndim)))
 
 
@@ -173,7 +179,7 @@ def perceptual_loss(feats_x: Mapping[str, Array], *, images: Array | None = None
     ``(total [B], {"content": [B], "style": [B], "tv": [B]})`` (unweighted parts).
   """
   batch = next(iter(feats_x.values())).shape[0]
-  zero = jnp.zeros((batch,), jnp.float32)
+  zero = jnp.zeros((batch,), _acc_dtype(next(iter(feats_x.values()))))
   lc = zero
   if content_layers:
     lc = sum(w * content_loss(feats_x[k], content_feats[k]) for k, w in content_layers.items())
@@ -203,8 +209,8 @@ def gan_d_loss(real_logits: Array, fake_logits: Array, kind: str = "nonsaturatin
   * ``hinge``: ``relu(1 − r) + relu(1 + f)``.
   * ``lsgan``: ``½(r − 1)² + ½f²``.
   """
-  r = real_logits.astype(jnp.float32)
-  f = fake_logits.astype(jnp.float32)
+  r = real_logits.astype(_acc_dtype(real_logits))
+  f = fake_logits.astype(_acc_dtype(fake_logits))
   if kind == "nonsaturating":
     return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
   if kind == "hinge":
@@ -221,7 +227,7 @@ def gan_g_loss(fake_logits: Array, kind: str = "nonsaturating") -> Array:
   * ``hinge``: ``−f``.
   * ``lsgan``: ``½(f − 1)²``.
   """
-  f = fake_logits.astype(jnp.float32)
+  f = fake_logits.astype(_acc_dtype(fake_logits))
   if kind == "nonsaturating":
     return jnp.mean(jax.nn.softplus(-f))
   if kind == "hinge":

@@ -1,11 +1,9 @@
 """Tests for jaxstyle.losses against float64 NumPy references written here.
 
 Gradients are checked two ways: against closed-form float64 NumPy gradients,
-and with finite differences (``jax.test_util.check_grads``). Where the module
-keeps float64 (total variation) the finite-difference check runs in float64;
-the Gram, content and GAN losses compute in float32 by design (see
-``test_float64_inputs_keep_float64``), so their finite-difference checks run in
-float32 with float32 tolerances.
+and with finite differences (``jax.test_util.check_grads``) in float64: every
+loss accumulates in at least float32 and keeps float64 for float64 inputs (see
+``test_float64_inputs_keep_float64``).
 """
 
 import jax
@@ -390,34 +388,34 @@ def test_tv_check_grads_float64():
                 modes=("rev",))
 
 
-def test_finite_difference_gradients_float32():
-  # These losses compute in float32 whatever the input dtype, so central
-  # differences use float32 with a step/tolerance suited to it.
-  fx = f32(_feats((2, 3, 3, 4), 130))
-  fs = f32(_feats((1, 3, 3, 4), 131))
-  t = losses.gram_matrix(fs)[0]
-  fc = f32(_feats((2, 3, 3, 4), 132))
-  imgs = f32(_rng(133).random((2, 3, 3, 3)))
-  kw = dict(modes=("rev",), eps=1e-2, atol=5e-3, rtol=5e-3)
-  check_grads(jax.jit(lambda f: losses.style_layer_loss(losses.gram_matrix(f), t)), (fx,), 1, **kw)
-  check_grads(jax.jit(lambda f: losses.content_loss(f, fc)), (fx,), 1, **kw)
+def test_finite_difference_gradients_float64():
+  # Every loss keeps float64 for float64 inputs, so central differences run in
+  # float64 with tight tolerances.
+  with jax.enable_x64(True):
+    f64 = lambda a: jnp.asarray(np.asarray(a, np.float64))
+    fx = f64(_feats((2, 3, 3, 4), 130))
+    fs = f64(_feats((1, 3, 3, 4), 131))
+    t = losses.gram_matrix(fs)[0]
+    fc = f64(_feats((2, 3, 3, 4), 132))
+    imgs = f64(_rng(133).random((2, 3, 3, 3)))
+    kw = dict(modes=("rev",), eps=1e-5, atol=1e-6, rtol=1e-6)
+    check_grads(jax.jit(lambda f: losses.style_layer_loss(losses.gram_matrix(f), t)), (fx,), 2,
+                **kw)
+    check_grads(jax.jit(lambda f: losses.content_loss(f, fc)), (fx,), 2, **kw)
 
-  def perceptual(f, x):
-    total, _ = losses.perceptual_loss({"l": f}, images=x, content_feats={"l": fc},
-                                      content_layers={"l": 1.0}, target_grams={"l": t},
-                                      style_layers={"l": 1.0}, alpha=0.5, beta=3.0, gamma=0.1)
-    return total
+    def perceptual(f, x):
+      total, _ = losses.perceptual_loss({"l": f}, images=x, content_feats={"l": fc},
+                                        content_layers={"l": 1.0}, target_grams={"l": t},
+                                        style_layers={"l": 1.0}, alpha=0.5, beta=3.0, gamma=0.1)
+      return total
 
-  check_grads(jax.jit(perceptual), (fx, imgs), 1, **kw)
-  r, f = f32(_rng(134).normal(0, 1, (6,))), f32(_rng(135).normal(0, 1, (6,)))
-  for kind in losses.GAN_LOSSES:
-    check_grads(jax.jit(lambda a, b: losses.gan_d_loss(a, b, kind)), (r, f), 1, **kw)
-    check_grads(jax.jit(lambda b: losses.gan_g_loss(b, kind)), (f,), 1, **kw)
+    check_grads(jax.jit(perceptual), (fx, imgs), 1, **kw)
+    r, f = f64(_rng(134).normal(0, 1, (6,))), f64(_rng(135).normal(0, 1, (6,)))
+    for kind in losses.GAN_LOSSES:
+      check_grads(jax.jit(lambda a, b: losses.gan_d_loss(a, b, kind)), (r, f), 1, **kw)
+      check_grads(jax.jit(lambda b: losses.gan_g_loss(b, kind)), (f,), 1, **kw)
 
 
-@pytest.mark.xfail(strict=True, reason="losses.py computes Gram/content/GAN losses in float32 "
-                   "even for float64 inputs (preferred_element_type/astype float32); "
-                   "remove this marker if float64 is promoted instead")
 def test_float64_inputs_keep_float64():
   with jax.enable_x64(True):
     f = jnp.ones((1, 2, 2, 3), jnp.float64)
