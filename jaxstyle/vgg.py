@@ -240,6 +240,14 @@ class VGGWeights:
     return {"params": jax.tree.map(jnp.asarray, {k: dict(v) for k, v in self.params.items()})}
 
 
+# A pytree (params are the leaves; preprocessing and source are static), so
+# weights can be passed *into* jit instead of being closed over: closed-over
+# weights become compile-time constants, which costs seconds of compile time
+# for the full network on a CPU.
+jax.tree_util.register_dataclass(VGGWeights, data_fields=["params"],
+                                 meta_fields=["preprocessing", "source"])
+
+
 def _validate_params(params: Mapping[str, Mapping[str, Any]], source: str) -> None:
   present = [name for name in CONV_LAYERS if name in params]
   if not present:
@@ -387,9 +395,11 @@ def extract(weights: VGGWeights, images: jax.Array, layers: Sequence[str], *,
             pooling: str = "max", dtype: Any = jnp.float32) -> dict[str, jax.Array]:
   """Features of ``images`` ([B, H, W, 3] RGB [0, 1]) at ``layers``.
 
-  Jit-compatible (``weights`` is closed over as constants unless you pass
-  ``weights.variables()`` through ``apply`` yourself). Raises
-  ``WeightsError`` if a layer is deeper than the weights reach.
+  Returns ``{layer: [B, h, w, C]}`` in ``dtype``. Jit-compatible;
+  ``VGGWeights`` is a pytree, so prefer passing it as an argument
+  (``jax.jit(lambda w, x: extract(w, x, layers))(weights, x)``) over closing
+  over it, which bakes the weights into the program as constants (slower to
+  compile). Raises ``WeightsError`` if a layer is deeper than the weights reach.
   """
   weights.check_layers(layers)
   model = VGG19(preprocessing=weights.preprocessing, pooling=pooling, dtype=dtype)
@@ -398,7 +408,12 @@ def extract(weights: VGGWeights, images: jax.Array, layers: Sequence[str], *,
 
 def feature_fn(weights: VGGWeights, layers: Sequence[str], *, pooling: str = "max",
                dtype: Any = jnp.float32) -> Callable[[jax.Array], dict[str, jax.Array]]:
-  """Returns ``f(images) -> {layer: features}`` with weights bound (jit-friendly)."""
+  """Returns ``f(images) -> {layer: features}`` with weights bound (jit-friendly).
+
+  The weights are closed over: under ``jit`` they become constants of the
+  compiled program (fine for small/partial weights; for full VGG-19 inside a
+  hot loop pass ``VGGWeights`` as a jit argument to ``extract`` instead).
+  """
   weights.check_layers(layers)
   model = VGG19(preprocessing=weights.preprocessing, pooling=pooling, dtype=dtype)
   variables = weights.variables()

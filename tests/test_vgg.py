@@ -232,6 +232,19 @@ def test_real_partial_weights(vgg_partial, vgg_partial_path):
     vgg.feature_fn(vgg_partial, ["relu6_1"])
 
 
+def test_weights_are_a_pytree_for_jit(vgg_partial):
+  images = jnp.asarray(_images((1, 20, 24, 3), seed=6))
+  layers = ("relu1_2", "relu2_1")
+  as_arg = jax.jit(lambda w, x: vgg.extract(w, x, layers))(vgg_partial, images)
+  closed = vgg.feature_fn(vgg_partial, layers)(images)
+  for name in layers:
+    assert _rel_err(as_arg[name], closed[name]) < 1e-6  # jit vs eager: rounding only
+  leaves, treedef = jax.tree.flatten(vgg_partial)
+  assert len(leaves) == 16
+  back = jax.tree.unflatten(treedef, leaves)
+  assert back.preprocessing == "caffe" and back.layers == vgg_partial.layers
+
+
 def test_bf16_features_close_to_f32(vgg_partial):
   images = jnp.asarray(_images((1, 40, 40, 3), seed=5))
   layers = ["relu1_1", "relu2_1", "relu3_1"]
