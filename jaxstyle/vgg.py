@@ -144,7 +144,7 @@ POOLING = {"max": max_pool_2x2, "avg": avg_pool_2x2}
 
 def deepest_conv(layers: Iterable[str]) -> str:
   """The last conv layer needed to compute every tap in ``layers``."""
-  layers = list(layers)
+  layers = [layers] if isinstance(layers, str) else list(layers)
   if not layers:
     raise ValueError("no VGG layers requested")
   for name in layers:
@@ -175,9 +175,12 @@ class VGG19(nn.Module):
 
     Returns: dict tap name -> activation ``[B, h, w, C]`` for each requested tap.
     """
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
     wanted = set(layers)
     deepest_conv(layers)  # validates the names
     stop = max(_TAP_INDEX[name] for name in wanted)
+    if images.ndim != 4 or images.shape[-1] != 3:
+      raise ValueError(f"VGG19 expects RGB images [B, H, W, 3], got shape {images.shape}")
     if self.pooling not in POOLING:
       raise ValueError(f"unknown VGG pooling {self.pooling!r}; choose one of {sorted(POOLING)}")
     pool = POOLING[self.pooling]
@@ -190,6 +193,9 @@ class VGG19(nn.Module):
       elif tap.startswith("relu"):
         x = jax.nn.relu(x)
       else:
+        if x.shape[1] < 2 or x.shape[2] < 2:
+          raise ValueError(f"images of {images.shape[1]}x{images.shape[2]} pixels are too small "
+                           f"for {tap}: each 2x2 pool halves the size (floor)")
         x = pool(x)
       if tap in wanted:
         out[tap] = x
@@ -226,6 +232,7 @@ class VGGWeights:
 
   def check_layers(self, layers: Iterable[str]) -> None:
     """Raises ``WeightsError`` if a tap in ``layers`` needs missing convs."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
     need = deepest_conv(layers)
     if need not in self.params:
       too_deep = [t for t in layers if deepest_conv([t]) not in self.params]
@@ -337,7 +344,14 @@ def load_weights(path: str | None = None, preprocessing: str | None = None) -> V
   except Exception as e:  # zipfile / ValueError / OSError all mean "not our format"
     raise WeightsError(f"{path}: not a readable jaxstyle VGG .npz ({type(e).__name__}: {e}); "
                        "convert other formats with `python -m jaxstyle.vgg convert`") from e
-  stored = str(arrays.pop("preprocessing")) if "preprocessing" in arrays else None
+  stored = None
+  if "preprocessing" in arrays:
+    value = arrays.pop("preprocessing")
+    if value.size != 1 or value.dtype.kind not in "US":
+      raise WeightsError(f"{path}: the 'preprocessing' entry must be one string (e.g. 'caffe'), "
+                         f"got {value.dtype} of shape {value.shape}")
+    stored = value.item()
+    stored = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
   params: dict[str, dict[str, np.ndarray]] = {}
   for key, value in arrays.items():
     layer, _, kind = key.partition("/")
@@ -401,9 +415,10 @@ def extract(weights: VGGWeights, images: jax.Array, layers: Sequence[str], *,
   over it, which bakes the weights into the program as constants (slower to
   compile). Raises ``WeightsError`` if a layer is deeper than the weights reach.
   """
+  layers = (layers,) if isinstance(layers, str) else tuple(layers)
   weights.check_layers(layers)
   model = VGG19(preprocessing=weights.preprocessing, pooling=pooling, dtype=dtype)
-  return model.apply(weights.variables(), images, tuple(layers))
+  return model.apply(weights.variables(), images, layers)
 
 
 def feature_fn(weights: VGGWeights, layers: Sequence[str], *, pooling: str = "max",
@@ -414,10 +429,10 @@ def feature_fn(weights: VGGWeights, layers: Sequence[str], *, pooling: str = "ma
   compiled program (fine for small/partial weights; for full VGG-19 inside a
   hot loop pass ``VGGWeights`` as a jit argument to ``extract`` instead).
   """
+  layers = (layers,) if isinstance(layers, str) else tuple(layers)
   weights.check_layers(layers)
   model = VGG19(preprocessing=weights.preprocessing, pooling=pooling, dtype=dtype)
   variables = weights.variables()
-  layers = tuple(layers)
 
   def f(images: jax.Array) -> dict[str, jax.Array]:
     return model.apply(variables, images, layers)

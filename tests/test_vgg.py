@@ -230,6 +230,10 @@ def test_real_partial_weights(vgg_partial, vgg_partial_path):
     assert vgg_partial_path in str(info.value) and "relu1_1" not in str(info.value).split("need")[0]
   with pytest.raises(vgg.WeightsError, match="unknown VGG-19 layer 'relu6_1'"):
     vgg.feature_fn(vgg_partial, ["relu6_1"])
+  np.testing.assert_array_equal(vgg.extract(vgg_partial, images, "relu2_1")["relu2_1"],
+                                feats["relu2_1"])  # a single name is one layer, not characters
+  with pytest.raises(ValueError, match="too small for pool3"):
+    vgg.extract(vgg_partial, images[:, :7, :7], ["pool3"])
 
 
 def test_weights_are_a_pytree_for_jit(vgg_partial):
@@ -320,6 +324,8 @@ def test_malformed_weight_files(tmp_path):
       "text": ({"conv1_1/kernel": np.array(["a"]), "conv1_1/bias": np.zeros(64)}, "not numeric"),
       "convention": ({"conv1_1/kernel": k, "conv1_1/bias": np.zeros(64),
                       "preprocessing": np.asarray("tf")}, "unknown preprocessing 'tf'"),
+      "convention_array": ({"conv1_1/kernel": k, "conv1_1/bias": np.zeros(64),
+                            "preprocessing": np.zeros(3)}, "'preprocessing' entry must be one string"),
   }
   for name, (arrays, pattern) in cases.items():
     path = tmp_path / f"{name}.npz"
