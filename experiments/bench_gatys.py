@@ -84,7 +84,7 @@ def run(argv) -> dict:
     entry = {}
     for variant in variants:
       c = cfg.replace(dtype={"f32": "float32", "bf16": "bfloat16"}[variant])
-      objective = optimize._Objective(weights, c)  # pylint: disable=protected-access
+      objective = optimize._Objective(weights.preprocessing, c)  # pylint: disable=protected-access
       opt = optimize.make_optimizer(c)
       step = jax.jit(optimize.make_step(objective, opt, c))
       variables = weights.variables()

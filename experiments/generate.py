@@ -31,7 +31,7 @@ flags.DEFINE_string("size", "256", "Output size: N (square) or HxW, e.g. 192x320
 flags.DEFINE_string("out_dir", None, "Directory for the generated images (created).")
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl). Default: "
                     "--out_dir. A rerun into the same directory starts over.")
-gatys_common.define_optimization_flags(content=False, steps=300, lr=0.03, gamma=0.0)
+gatys_common.define_optimization_flags(content=False, steps=300, lr=0.05, gamma=0.0)
 flags.adopt_module_key_flags(gatys_common)
 flags.adopt_module_key_flags(common)
 

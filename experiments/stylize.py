@@ -35,7 +35,7 @@ flags.DEFINE_integer("size", 512, "Longer side of the output in pixels (the cont
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, result.png, "
                     "side_by_side.png). Default: <--out without extension>_run next to --out. "
                     "A rerun into the same directory starts over.")
-gatys_common.define_optimization_flags(content=True, steps=300, lr=0.02, gamma=0.0)
+gatys_common.define_optimization_flags(content=True, steps=300, lr=0.05, gamma=0.0)
 flags.adopt_module_key_flags(gatys_common)
 flags.adopt_module_key_flags(common)
 

@@ -3,8 +3,10 @@
   python experiments/train_classifier.py --mnist_dir=../shared/data/mnist --workdir=runs/oracle
 
 Writes to --workdir: config.json, metrics.jsonl (one row per epoch: train loss,
-train/test accuracy, seconds) and oracle.npz (the params, a pickle-free npz
-with a JSON __meta__ entry; load with jaxstyle.nets.classifier.load_oracle).
+train/test accuracy, seconds; then one row of real-data reference scores: test
+inception score and FID floors, see jaxstyle.metrics.reference_scores) and
+oracle.npz (the params, a pickle-free npz with a JSON __meta__ entry; load it
+with jaxstyle.nets.classifier.load_oracle).
 The committed jaxstyle/assets/mnist_oracle.npz was made by this script with
 its default flags (see BUILD_NOTES.md). Training takes a few minutes on a
 2-core CPU, so a rerun retrains from scratch (no resume) and overwrites.
@@ -13,6 +15,7 @@ its default flags (see BUILD_NOTES.md). Training takes a few minutes on a
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -33,6 +36,10 @@ flags.DEFINE_float("weight_decay", 1e-4, "AdamW decoupled weight decay.")
 flags.DEFINE_integer("num_train", 0, "Use only the first N training images (0 = all 60,000). "
                      "For quick tests.")
 flags.DEFINE_integer("num_test", 0, "Evaluate on only the first N test images (0 = all 10,000).")
+flags.DEFINE_list("floor_sizes", ["1000", "2000", "5000", "10000"],
+                  "After training, record FID floors: for each N, the FID of N random training "
+                  "images vs the whole test set (plus all train vs all test), in the saved meta and "
+                  "metrics.jsonl. Empty to skip.")
 flags.DEFINE_string("output", None, "Where to write the oracle .npz. Default: WORKDIR/oracle.npz.")
 
 
@@ -53,6 +60,10 @@ def main(argv):
     if getattr(FLAGS, name) < (0 if name.startswith("num_") else 1):
       raise common.UsageError(f"--{name}={getattr(FLAGS, name)} must be "
                               f"{'>= 0' if name.startswith('num_') else '>= 1'}")
+  try:
+    floor_sizes = [int(n) for n in FLAGS.floor_sizes]
+  except ValueError:
+    raise common.UsageError(f"--floor_sizes={','.join(FLAGS.floor_sizes)} must be integers") from None
   if FLAGS.learning_rate <= 0:
     raise common.UsageError(f"--learning_rate={FLAGS.learning_rate} must be > 0")
 
@@ -60,7 +71,7 @@ def main(argv):
   import numpy as np
   from tqdm import tqdm
 
-  from jaxstyle import rundir
+  from jaxstyle import metrics, rundir
   from jaxstyle.nets import classifier
 
   train_u8, train_labels = _load("train")
@@ -72,6 +83,9 @@ def main(argv):
   if train_u8.shape[0] < FLAGS.batch_size:
     raise common.UsageError(f"--batch_size={FLAGS.batch_size} exceeds the {train_u8.shape[0]} "
                             "training images")
+  if any(not 2 <= n <= train_u8.shape[0] for n in floor_sizes):
+    raise common.UsageError(f"--floor_sizes={','.join(FLAGS.floor_sizes)} must lie in "
+                            f"[2, {train_u8.shape[0]}] (the number of training images)")
   train_x = classifier.to_float_images(train_u8)
   test_x = classifier.to_float_images(test_u8)
 
@@ -113,13 +127,17 @@ def main(argv):
                             on_step=on_step, on_epoch=on_epoch)
   bar.close()
   train_seconds = time.time() - t0
+  reference = metrics.reference_scores(classifier.Oracle(params, cfg.model), test_x, test_labels,
+                                       train_x, floor_sizes, seed=FLAGS.seed)
+  run.log_metrics(cfg.epochs * steps_per_epoch, reference)
   meta = {"test_accuracy": result["test_accuracy"], "num_test_images": int(test_x.shape[0]),
           "num_train_images": int(train_x.shape[0]), "seed": FLAGS.seed,
-          "train_seconds": round(train_seconds, 1), "command": command,
+          "train_seconds": round(train_seconds, 1), "command": command, "reference": reference,
           "train_config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "model"},
           "versions": rundir.versions(), "device": str(jax.devices()[0].device_kind)}
   classifier.save_oracle(output, params, cfg.model, meta)
-  print(f"test accuracy {result['test_accuracy']:.4f} after {train_seconds:.0f} s; wrote {output}")
+  print(json.dumps({"test_accuracy": result["test_accuracy"], "train_seconds": round(train_seconds, 1),
+                    **reference, "output": output}, indent=1))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ Conventions (all recorded in ``StylizeConfig.to_dict()`` → config.json):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -126,7 +127,7 @@ class StylizeConfig:
   init: str = "content"
   noise_std: float = 0.1
   optimizer: str = "adam"
-  learning_rate: float = 0.02
+  learning_rate: float = 0.05
   steps: int = 300
   parametrization: str = "clip"
   preserve_color: str = "none"
@@ -313,9 +314,9 @@ def scale_sizes(height: int, width: int, num_scales: int,
 class _Objective:
   """Loss of an image batch ``[1, H, W, 3]`` against fixed targets."""
 
-  def __init__(self, weights: vgglib.VGGWeights, config: StylizeConfig):
+  def __init__(self, preprocessing: str, config: StylizeConfig):
     self.config = config
-    self.model = vgglib.VGG19(preprocessing=weights.preprocessing, pooling=config.pooling,
+    self.model = vgglib.VGG19(preprocessing=preprocessing, pooling=config.pooling,
                               dtype=DTYPES[config.dtype])
     self.layers = config.layers()
     self.content_weights = dict(config.content_layers) if config.alpha > 0 else {}
@@ -405,6 +406,36 @@ def make_step(objective: _Objective, optimizer: optax.GradientTransformation,
   return step
 
 
+@dataclasses.dataclass(frozen=True)
+class _Fns:
+  optimizer: optax.GradientTransformation
+  step: Callable
+  targets: Callable
+  parts: Callable
+
+
+def _step_key(config: StylizeConfig) -> StylizeConfig:
+  """``config`` with the fields that do not change the step set to defaults."""
+  d = StylizeConfig()
+  return config.replace(steps=1, init=d.init, noise_std=d.noise_std, num_scales=1,
+                        scale_factor=d.scale_factor, scale_steps=(), upsample=d.upsample,
+                        preserve_color=d.preserve_color, style_scale=d.style_scale)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(preprocessing: str, config: StylizeConfig) -> _Fns:
+  """Jitted step/targets/loss functions, shared by calls with the same settings.
+
+  Nothing is closed over but hashable settings (VGG variables, targets and
+  images are arguments), so the cache never holds arrays and XLA's own cache
+  reuses compilations across ``stylize``/``synthesize``/``evaluate`` calls.
+  """
+  objective = _Objective(preprocessing, config)
+  optimizer = make_optimizer(config)
+  return _Fns(optimizer, jax.jit(make_step(objective, optimizer, config)),
+              jax.jit(objective.targets), jax.jit(objective.parts))
+
+
 # ----------------------------------------------------------------------------
 # Public entry points.
 
@@ -434,10 +465,8 @@ def _optimize(weights: vgglib.VGGWeights, content: np.ndarray | None, styles: li
               blend: list, out_hw: tuple[int, int], config: StylizeConfig, key: Array,
               init_image: np.ndarray | None,
               callback: Callable[[dict], None] | None) -> Result:
-  objective = _Objective(weights, config)
-  optimizer = make_optimizer(config)
-  step = jax.jit(make_step(objective, optimizer, config))
-  targets_fn = jax.jit(objective.targets, static_argnums=())
+  fns = _compiled(weights.preprocessing, _step_key(config))
+  optimizer, step, targets_fn = fns.optimizer, fns.step, fns.targets
   variables = weights.variables()
   history: list[dict] = []
   sizes = scale_sizes(*out_hw, config.num_scales, config.scale_factor)
@@ -538,7 +567,7 @@ def stylize(vgg: vgglib.VGGWeights, content: Any, styles: Sequence[Any],
 
 def synthesis_config(**overrides: Any) -> StylizeConfig:
   """Default config of ``synthesize``: no content loss, noise init."""
-  base = StylizeConfig(alpha=0.0, content_layers=(), init="noise", learning_rate=0.03,
+  base = StylizeConfig(alpha=0.0, content_layers=(), init="noise", learning_rate=0.05,
                        gamma=1e-2, steps=300)
   return base.replace(**overrides)
 
@@ -596,9 +625,9 @@ def evaluate(vgg: vgglib.VGGWeights, image: Any, content: Any | None, styles: Se
   else:
     content = _resize(_as_image(content, "content image"), image.shape[:2])
   config.validate(vgg, need_content=content is not None)
-  objective = _Objective(vgg, config)
+  fns = _compiled(vgg.preprocessing, _step_key(config))
   variables = vgg.variables()
   s = _scale_styles(styles, image.shape[:2], config.style_scale)
-  targets = objective.targets(variables, content, s, blend)
-  parts = objective.parts(variables, jnp.asarray(image)[None], targets)
+  targets = fns.targets(variables, content, s, blend)
+  parts = fns.parts(variables, jnp.asarray(image)[None], targets)
   return {k: float(v) for k, v in parts.items()}

@@ -60,10 +60,10 @@ def test_loss_and_gradient_match_torch(shared_data, vgg_partial):
   xt = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).requires_grad_(True)
   ref = tg.loss(xt)
   for k in ("loss", "content", "style", "tv"):
-    np.testing.assert_allclose(ours[k], float(ref[k]), rtol=2e-4, err_msg=k)
-  ref["loss"].backward()
+    np.testing.assert_allclose(ours[k], ref[k].item(), rtol=2e-4, err_msg=k)
+  ref["loss"].backward()  # after the .item() reads
   g_ref = xt.grad[0].numpy().transpose(1, 2, 0)
-  objective = optimize._Objective(vgg_partial, cfg)
+  objective = optimize._Objective(vgg_partial.preprocessing, cfg)
   variables = vgg_partial.variables()
   targets = objective.targets(variables, jnp.asarray(content), [jnp.asarray(style)], [1.0])
   g = jax.grad(lambda im: objective.parts(variables, im, targets)["loss"])(jnp.asarray(x)[None])
@@ -166,11 +166,11 @@ def test_multiscale_runs_coarse_to_fine(shared_data, vgg_partial):
 
 
 def test_lbfgs_reduces_loss(shared_data, vgg_partial):
-  content = _img(shared_data, CONTENT, 64)
-  style = _img(shared_data, STYLE, 64)
-  cfg = optimize.StylizeConfig(steps=8, optimizer="lbfgs")
+  content = _img(shared_data, CONTENT, 48)
+  style = _img(shared_data, STYLE, 48)
+  cfg = optimize.StylizeConfig(steps=5, optimizer="lbfgs")
   r = optimize.stylize(vgg_partial, content, [style], None, cfg, jax.random.PRNGKey(0))
-  assert r.history[-1]["loss"] < 0.3 * r.history[0]["loss"]
+  assert r.history[-1]["loss"] < 0.5 * r.history[0]["loss"]
   assert r.image.min() >= 0 and r.image.max() <= 1
 
 
