@@ -40,8 +40,10 @@ where ``sample_fn(key, labels int32 [B]) -> images float32 [B, H, W, C] in [0, 1
 and ``oracle(images) -> (logits [N, num_classes], features [N, D])`` (e.g.
 ``jaxstyle.nets.classifier.load_oracle()``). ``Evaluator`` computes the real
 set's features, statistics and per-class distances once and reuses them on
-every call. The FID floor (real vs real) is ``Evaluator.fid_floor(images)`` or
-``fid_floor(oracle, images_a, images_b)``.
+every call. The FID floor (real vs real) is ``Evaluator.fid_floor(images)``,
+``fid_floor(oracle, images_a, images_b)`` or, with the other real-data scores,
+``reference_scores(...)``. FID is biased upward for small samples, so compare
+a generator's FID only with a floor computed from the same number of images.
 """
 
 from __future__ import annotations
@@ -408,6 +410,40 @@ def fid_floor(oracle: FeatureModel, images_a: Any, images_b: Any) -> float:
   """FID between two real image sets [Na, H, W, C], [Nb, H, W, C] in the oracle's feature space."""
   return fid_from_features(oracle(np.asarray(images_a, np.float32))[1],
                            oracle(np.asarray(images_b, np.float32))[1])
+
+
+def reference_scores(oracle: FeatureModel, real_images: Any, real_labels: Any, other_images: Any,
+                     subset_sizes: Sequence[int] = (), seed: int = 0) -> dict:
+  """Scores of real data: what a perfect generator would get.
+
+  Args:
+    oracle: ``oracle(images) -> (logits, features)``.
+    real_images, real_labels: the reference set generators are compared with
+      (e.g. all 10,000 MNIST test images), float32 [M, H, W, C] and int32 [M].
+    other_images: independent real images (e.g. MNIST train), [L, H, W, C].
+    subset_sizes: for each N, the floor FID of N random ``other_images`` vs
+      all ``real_images``: the floor to compare a generator's FID with when it
+      is computed from N samples (FID is biased upward by roughly 1/N).
+    seed: seeds the random subsets.
+
+  Returns:
+    ``real_oracle_accuracy``, ``real_inception_score`` (of ``real_images``),
+    ``fid_floor_full`` (all ``other_images`` vs all ``real_images``) and
+    ``fid_floor_n{N}`` for each N.
+  """
+  real_logits, real_feats = oracle(np.asarray(real_images, np.float32))
+  other_feats = oracle(np.asarray(other_images, np.float32))[1]
+  real_stats = gaussian_stats(real_feats)
+  out = {"real_oracle_accuracy": float(np.mean(real_logits.argmax(-1) == np.asarray(real_labels))),
+         "real_inception_score": inception_score(softmax(real_logits))[0],
+         "fid_floor_full": frechet_distance(*gaussian_stats(other_feats), *real_stats)}
+  rng = np.random.default_rng(seed)
+  for n in subset_sizes:
+    if not 2 <= n <= other_feats.shape[0]:
+      raise MetricError(f"FID floor subset size {n} outside [2, {other_feats.shape[0]}]")
+    idx = rng.permutation(other_feats.shape[0])[:n]
+    out[f"fid_floor_n{n}"] = frechet_distance(*gaussian_stats(other_feats[idx]), *real_stats)
+  return out
 
 
 def evaluate_generator(sample_fn: SampleFn, oracle: FeatureModel, real_images: Any, real_labels: Any,
