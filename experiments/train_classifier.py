@@ -8,8 +8,9 @@ inception score and FID floors, see jaxstyle.metrics.reference_scores) and
 oracle.npz (the params, a pickle-free npz with a JSON __meta__ entry; load it
 with jaxstyle.nets.classifier.load_oracle).
 The committed jaxstyle/assets/mnist_oracle.npz was made by this script with
-its default flags (see BUILD_NOTES.md). Training takes a few minutes on a
-2-core CPU, so a rerun retrains from scratch (no resume) and overwrites.
+its default training flags and --seed=0 (command in BUILD_NOTES.md).
+Training takes a few minutes on a 2-core CPU, so a rerun retrains from
+scratch (no resume) and overwrites.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class Oracle:
     for start in range(0, n, self.batch_size):
       chunk = images[start:start + self.batch_size]
       m = chunk.shape[0]
-      if m < self.batch_size and n > self.batch_size:  # pad so the compiled shape is reused
+      if m < self.batch_size:  # pad: every call reuses one compiled shape
         chunk = np.concatenate([chunk, np.zeros((self.batch_size - m,) + chunk.shape[1:], np.float32)])
       lg, ft = self._apply(self.params, chunk)
       logits.append(np.asarray(lg)[:m])
