@@ -8,6 +8,7 @@ and metrics.jsonl from the per-step callback.
 from __future__ import annotations
 
 import math
+import os
 
 import common
 from absl import flags
@@ -131,7 +132,8 @@ def vgg_record(weights) -> dict:
   """What config.json records about the VGG weights."""
   family = {"caffe": "Keras/Caffe VGG-19 (BGR, 0-255, ImageNet mean subtracted)",
             "torch": "torchvision VGG-19 (RGB, ImageNet mean/std)"}
-  return {"source": weights.source, "preprocessing": weights.preprocessing,
+  source = os.path.abspath(weights.source) if os.path.exists(weights.source) else weights.source
+  return {"source": source, "preprocessing": weights.preprocessing,
           "family": family.get(weights.preprocessing, weights.preprocessing),
           "layers": list(weights.layers), "deepest_layer": weights.deepest_layer}
 

@@ -130,7 +130,7 @@ class TorchGatys:
     self.opt.step()
     with torch.no_grad():
       self.x.clamp_(0.0, 1.0)
-    return {k: float(v) for k, v in parts.items()}
+    return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
 
   def image(self) -> np.ndarray:
     return self.x.detach()[0].permute(1, 2, 0).numpy().copy()
