@@ -1,0 +1,256 @@
+"""Style retrieval: index a folder of images, query it, evaluate descriptors.
+
+  # Build or update an index (incremental, resumable; see jaxstyle/retrieval.py):
+  python experiments/retrieve.py index --library DIR --out lib.idx [--descriptor default|gram|stats|naive]
+  # Top-k most similar styles to an image (optionally a PNG contact sheet / HTML page):
+  python experiments/retrieve.py query --index lib.idx --image Q.jpg [--k 10] [--sheet out.png] [--html out.html]
+  # Leave-one-out P@1 / P@5 / mAP per descriptor on a labelled library:
+  python experiments/retrieve.py eval --library DIR --labels labels.csv [--descriptors default,stats,naive]
+
+The index file is one .npz (no pickles) holding descriptors, relative paths,
+SHA-256 content hashes, sizes, mtimes and the descriptor config as JSON; while
+building, progress is kept in `<out>.partial` so an interrupted run resumes.
+`--profile FILE.style` (query by a personal style profile) is reserved: it
+fails with a clear error until personalization exists.
+
+User errors print one line `error: ...` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+import sys
+import time
+
+import common  # noqa: F401  (sets sys.path)
+from common import flags
+
+import numpy as np
+from tqdm import tqdm
+
+from jaxstyle import images as images_lib
+from jaxstyle import retrieval
+from jaxstyle import vgg as vgg_lib
+
+COMMANDS = ("index", "query", "eval")
+
+common.define_vgg_weights()
+flags.DEFINE_string("library", None, "index/eval: folder of images (walked recursively; hidden "
+                    "files skipped).")
+flags.DEFINE_string("out", None, "index: index file to create or update (an .npz, any name, "
+                    "e.g. lib.idx). Written atomically; progress is kept in OUT.partial.")
+flags.DEFINE_string("descriptor", "default", "index: descriptor preset: default (= gram: "
+                    "whitened multi-layer relu3_x covariance Grams), gram, stats (AdaIN "
+                    "mean/std), naive (the relu1_1/2_1/3_1 Gram baseline), encoder (not "
+                    "available yet).")
+flags.DEFINE_list("scales", None, "index/eval: override the preset's scales (shorter side in "
+                  "pixels, comma-separated), e.g. 256 or 128,256.")
+flags.DEFINE_boolean("rebuild", False, "index: ignore an existing index at --out (even one "
+                     "built with another descriptor config, or a corrupt one) and replace it.")
+flags.DEFINE_integer("batch_size", 8, "VGG batch size in image tiles.")
+flags.DEFINE_integer("save_every", 256, "index: newly embedded images between partial saves.")
+flags.DEFINE_string("index", None, "query: index file built by `index`.")
+flags.DEFINE_string("image", None, "query: the query image.")
+flags.DEFINE_string("profile", None, "query: a personal .style profile instead of --image. "
+                    "Not available yet (needs personalization); gives a clear error.")
+flags.DEFINE_integer("k", 10, "query: number of results.")
+flags.DEFINE_string("html", None, "query: write a static HTML contact sheet here (relative "
+                    "links to the query and library images).")
+flags.DEFINE_string("sheet", None, "query: write a PNG contact sheet here (query first, then "
+                    "the results in rank order).")
+flags.DEFINE_integer("thumb", 160, "query: thumbnail size in the PNG sheet (pixels).")
+flags.DEFINE_string("labels", None, "eval: CSV with columns path,label (paths relative to "
+                    "--library).")
+flags.DEFINE_list("descriptors", ["default", "stats", "naive"], "eval: descriptor presets to "
+                  "evaluate (one output line each).")
+FLAGS = flags.FLAGS
+
+
+def _config(name):
+  config = retrieval.get_config(name)
+  if FLAGS.scales:
+    try:
+      scales = tuple(int(s) for s in FLAGS.scales)
+    except ValueError:
+      raise common.UsageError(f"--scales must be integers, got {FLAGS.scales}") from None
+    import dataclasses
+    config = dataclasses.replace(config, scales=scales)
+  return config
+
+
+def _require(name):
+  if not getattr(FLAGS, name):
+    raise common.UsageError(f"--{name} is required for `{_COMMAND}` (see --help)")
+  return getattr(FLAGS, name)
+
+
+def cmd_index():
+  library, out = _require("library"), _require("out")
+  if not os.path.isdir(library):
+    raise common.UsageError(f"--library {library}: not a folder")
+  config = _config(FLAGS.descriptor)
+  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  bar = tqdm(total=0, unit="img", desc="index", dynamic_ncols=True)
+
+  def progress(done, total):
+    bar.total = total
+    bar.n = done
+    bar.refresh()
+
+  start = time.time()
+  try:
+    index, report = retrieval.build_index(library, out, weights, config,
+                                          batch_size=FLAGS.batch_size,
+                                          save_every=FLAGS.save_every, rebuild=FLAGS.rebuild,
+                                          progress=progress)
+  finally:
+    bar.close()
+  for path, message in report.failed:
+    print(f"skipped unreadable file {path}: {message}")
+  print(f"indexed {len(index)} images in {out} ({report.embedded} embedded, {report.reused} "
+        f"unchanged/reused, {report.resumed} resumed, {report.dropped} dropped, "
+        f"{len(report.failed)} unreadable) in {time.time() - start:.1f}s; descriptor "
+        f"{config.kind} D={index.base.shape[1]} search d={index.search.shape[1]}")
+
+
+def _thumb(path, size):
+  im = images_lib.load_image(path, size)
+  h, w = im.shape[:2]
+  canvas = np.ones((size, size, 3), np.float32)
+  top, left = (size - h) // 2, (size - w) // 2
+  canvas[top:top + h, left:left + w] = im
+  return canvas
+
+
+def _write_html(path, query, results):
+  here = os.path.dirname(os.path.abspath(path))
+
+  def link(p):
+    return html.escape(os.path.relpath(os.path.abspath(p), here).replace(os.sep, "/"))
+
+  rows = "\n".join(
+      f'<figure><img src="{link(p)}" loading="lazy"><figcaption>{i + 1}. {html.escape(rel)}'
+      f"<br>score {s:.4f}</figcaption></figure>" for i, (p, rel, s) in enumerate(results))
+  text = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>style query: {html.escape(os.path.basename(query))}</title>
+<style>body{{font-family:sans-serif}} figure{{display:inline-block;margin:6px;width:200px;
+vertical-align:top}} img{{max-width:200px;max-height:200px}}</style></head><body>
+<h2>Query</h2><figure><img src="{link(query)}"><figcaption>{html.escape(query)}</figcaption></figure>
+<h2>Top {len(results)}</h2>
+{rows}
+</body></html>
+"""
+  from jaxstyle.rundir import atomic_write_text
+  atomic_write_text(path, text)
+
+
+def cmd_query():
+  index_path = _require("index")
+  if FLAGS.profile:
+    if FLAGS.image:
+      raise common.UsageError("pass either --image or --profile, not both")
+    index = retrieval.load_index(index_path)
+    retrieval.query_profile(index, FLAGS.profile, FLAGS.k)
+  image = _require("image")
+  if FLAGS.k < 1:
+    raise common.UsageError(f"--k must be >= 1, got {FLAGS.k}")
+  index = retrieval.load_index(index_path)
+  if not index.complete:
+    raise common.UsageError(f"{index_path} is an incomplete (partial) index; finish it with "
+                            "`retrieve.py index`")
+  if not len(index):
+    raise retrieval.RetrievalError(f"{index_path}: the index is empty")
+  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  scores, idx = retrieval.query_index(index, weights, [image], k=FLAGS.k,
+                                      batch_size=FLAGS.batch_size)
+  root = index.library
+  results = []
+  for rank, (s, i) in enumerate(zip(scores[0], idx[0])):
+    rel = index.paths[i]
+    print(f"{rank + 1:3d}  {s:.4f}  {rel}")
+    results.append((os.path.join(root, rel), rel, float(s)))
+  if FLAGS.html:
+    _write_html(FLAGS.html, image, results)
+    print(f"wrote {FLAGS.html}")
+  if FLAGS.sheet:
+    tiles = [_thumb(image, FLAGS.thumb)]
+    for p, rel, _ in results:
+      try:
+        tiles.append(_thumb(p, FLAGS.thumb))
+      except images_lib.ImageError as e:  # library changed since indexing
+        print(f"warning: {e}")
+        tiles.append(np.zeros((FLAGS.thumb, FLAGS.thumb, 3), np.float32))
+    images_lib.save_image(FLAGS.sheet, images_lib.make_grid(np.stack(tiles),
+                                                            nrow=min(len(tiles), 6)))
+    print(f"wrote {FLAGS.sheet} (query first, then ranks 1..{len(results)})")
+
+
+def read_labels(path, library):
+  """``[(abs path, label)]`` from a CSV with columns path,label."""
+  if not os.path.isfile(path):
+    raise common.UsageError(f"--labels {path}: no such file")
+  with open(path, newline="") as f:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or "path" not in reader.fieldnames or \
+        "label" not in reader.fieldnames:
+      raise common.UsageError(f"--labels {path}: needs a header with columns path,label "
+                              f"(found {reader.fieldnames})")
+    rows = [(os.path.join(library, r["path"]), r["label"]) for r in reader]
+  if len(rows) < 2:
+    raise common.UsageError(f"--labels {path}: needs at least 2 labelled images")
+  return rows
+
+
+def cmd_eval():
+  library, labels_path = _require("library"), _require("labels")
+  rows = read_labels(labels_path, library)
+  configs = [_config(name) for name in FLAGS.descriptors]
+  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  embedder = retrieval.Embedder(weights, configs, batch_size=FLAGS.batch_size)
+  descs = [[] for _ in configs]
+  labels, failed = [], []
+  group = 16
+  start = time.time()
+  for s in tqdm(range(0, len(rows), group), desc="embed", unit="group", dynamic_ncols=True):
+    chunk = rows[s:s + group]
+    out, ok, bad = embedder.embed_files([p for p, _ in chunk])
+    failed += bad
+    for d, o in zip(descs, out):
+      d.append(o)
+    labels += [chunk[i][1] for i in ok]
+  embed_s = time.time() - start
+  for p, m in failed:
+    print(f"skipped unreadable file {p}: {m}")
+  for name, config, d in zip(FLAGS.descriptors, configs, descs):
+    base = np.concatenate(d)
+    search = retrieval.apply_whitening(base, retrieval.fit_whitening(base, config))
+    m = retrieval.leave_one_out(search, labels)
+    print(f"{name}: P@1={m['p_at_1']:.3f}  P@5={m['p_at_5']:.3f}  mAP={m['map']:.3f}  "
+          f"(n={len(labels)}, D={base.shape[1]}, d={search.shape[1]})")
+  print(f"embedding time {embed_s:.1f}s for all descriptors together")
+
+
+_COMMAND = None
+
+
+def main(argv):
+  del argv
+  handler = {"index": cmd_index, "query": cmd_query, "eval": cmd_eval}[_COMMAND]
+  handler()
+
+
+if __name__ == "__main__":
+  if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+    if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help", "--helpfull"):
+      print(__doc__)
+      _COMMAND = "index"
+      sys.argv = [sys.argv[0], "--help"]
+    else:
+      got = sys.argv[1] if len(sys.argv) >= 2 else "nothing"
+      common.fail(f"first argument must be a command: {', '.join(COMMANDS)} (got {got}); "
+                  "see --help")
+  else:
+    _COMMAND = sys.argv.pop(1)
+  common.run(main)
