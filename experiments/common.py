@@ -35,9 +35,11 @@ class UsageError(JaxstyleError):
   """A bad command line."""
 
 
-def define_workdir(default=None, required=True):
-  flags.DEFINE_string("workdir", default, "Run directory: config.json, metrics.jsonl, checkpoints/, "
-                      "samples/ go here. Rerunning with the same workdir resumes.")
+def define_workdir(default=None, required=True, resumes=True):
+  help_text = "Run directory: config.json, metrics.jsonl, checkpoints/, samples/ go here."
+  if resumes:
+    help_text += " Rerunning with the same workdir resumes from its latest checkpoint."
+  flags.DEFINE_string("workdir", default, help_text)
   if required and default is None:
     flags.mark_flag_as_required("workdir")
 

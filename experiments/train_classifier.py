@@ -27,7 +27,7 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
-common.define_workdir()
+common.define_workdir(resumes=False)
 common.define_seed()
 common.define_mnist_dir()
 flags.DEFINE_integer("epochs", 5, "Passes over the training set.")
