@@ -129,7 +129,12 @@ class DataParallel:
 
   def get_state(self, device_state: Any) -> Any:
     """Device state -> host NumPy pytree without a device axis (replica 0)."""
-    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), device_state)
+    def get(x):
+      if isinstance(x, jax.Array):
+        x = np.asarray(x.addressable_data(0))  # pmap: replica 0's slice (no device axis)
+        return x
+      return np.asarray(x)[0] if self.mode == "pmap" else np.asarray(x)  # not yet on device
+    return jax.tree.map(get, device_state)
 
   def put_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """This process's slice of the global batch -> a device batch for this mode.
