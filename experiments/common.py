@@ -50,9 +50,10 @@ def define_seed(default=0):
 
 
 def define_vgg_weights():
-  flags.DEFINE_string("vgg_weights", None, "VGG-19 weights (.npz in jaxstyle format). Default: "
-                      "$JAXSTYLE_VGG19, else ~/.cache/jaxstyle/vgg19.npz. Convert other formats "
-                      "with `python -m jaxstyle.vgg convert SRC DST.npz`.")
+  flags.DEFINE_string("vgg_weights", None, "VGG-19 weights: a jaxstyle .npz (or a torchvision .pth / "
+                      "Keras .h5, converted on load). Default: $JAXSTYLE_VGG19, else "
+                      "~/.cache/jaxstyle/vgg19.npz (`python -m jaxstyle.vgg download` puts it there). "
+                      "Partial files work for layers up to their deepest conv.")
 
 
 def define_mnist_dir():

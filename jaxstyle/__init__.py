@@ -37,6 +37,8 @@ _EXPORTS = {
     "VGG19": ("vgg", "VGG19"),
     "load_vgg_weights": ("vgg", "load_weights"),
     "extract_features": ("vgg", "extract"),
+    "VGGWeights": ("vgg", "VGGWeights"),
+    "WeightsError": ("vgg", "WeightsError"),
     "load_image": ("images", "load_image"),
     "save_image": ("images", "save_image"),
     "ImageError": ("images", "ImageError"),
