@@ -937,11 +937,11 @@ def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
     report.embedded += len(ok)
     since_save += len(ok)
     done += len(group)
-    if progress:
-      progress(done, len(files))
     if save_every and since_save >= save_every and start + group_size < len(todo):
       save_index(snapshot(False), partial_path(out))
       since_save = 0
+    if progress:
+      progress(done, len(files))
 
   if not records:
     raise RetrievalError(f"{library}: none of the {len(files)} image files could be read "
