@@ -79,7 +79,14 @@ class Checkpointer:
       raise CheckpointError(f"cannot restore step {step} from {self.directory} ({type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}); was it written by a run "
                             "with other model settings? Use a fresh --workdir") from e
-    return jax.tree.map(np.asarray, restored)
+    restored = jax.tree.map(np.asarray, restored)
+    got = jax.tree.map(lambda x: (x.shape, x.dtype), restored)
+    want = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
+    if got != want:  # Orbax hands back the saved shapes whatever the template says
+      raise CheckpointError(f"checkpoint step {step} in {self.directory} has other array shapes than "
+                            "this run's state; was it written by a run with other model settings? "
+                            "Use a fresh --workdir")
+    return restored
 
   def wait(self) -> None:
     """Blocks until pending saves are on disk."""
