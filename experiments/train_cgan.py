@@ -40,6 +40,8 @@ flags.DEFINE_integer("g_width", 64, "Generator channels at 14x14 (twice that at 
 flags.DEFINE_integer("d_width", 64, "Discriminator channels at 14x14 (twice that at 7x7).")
 flags.DEFINE_integer("embed_dim", 32, "Generator label-embedding size.")
 flags.DEFINE_integer("d_feature_dim", 256, "Discriminator feature size used by the projection term.")
+flags.DEFINE_float("ema_decay", 0.999, "Decay of the moving average of the generator's weights "
+                   "used for samples and evaluation; 0: no average (use the raw generator).")
 flags.DEFINE_integer("num_steps", 5000, "Total train steps (a rerun continues up to this step).")
 flags.DEFINE_enum("loss", "nonsaturating", ["nonsaturating", "hinge", "lsgan"], "GAN loss.")
 flags.DEFINE_string("parallel", "shard_map", "How the step runs: jit (one device), shard_map (all "
@@ -68,7 +70,7 @@ flags.DEFINE_bool("debug_kill_during_save", False, "Testing only: with --debug_k
 
 # Settings that must match to resume a run directory (others, e.g. num_steps, may change).
 _RESUME_KEYS = ("dataset", "seed", "batch_size", "learning_rate", "adam_b1", "z_dim", "g_width",
-                "d_width", "embed_dim", "d_feature_dim", "loss", "dtype")
+                "d_width", "embed_dim", "d_feature_dim", "loss", "dtype", "ema_decay")
 
 
 def _validate(cfg: dict) -> None:
@@ -85,6 +87,8 @@ def _validate(cfg: dict) -> None:
       raise common.UsageError(f"--{name} must be >= 0, got {cfg[name]}")
   if cfg["keep"] < 1:
     raise common.UsageError(f"--keep must be >= 1, got {cfg['keep']}")
+  if not 0 <= cfg["ema_decay"] < 1:
+    raise common.UsageError(f"--ema_decay must be in [0, 1), got {cfg['ema_decay']}")
   if not cfg["learning_rate"] > 0:
     raise common.UsageError(f"--learning_rate must be positive, got {cfg['learning_rate']}")
   if cfg["mnist_dir"] is not None and not os.path.isdir(cfg["mnist_dir"]):
@@ -134,7 +138,12 @@ def train_and_evaluate(cfg: dict) -> dict:
                               dtype=cfg["dtype"])
   g_tx = train.adam(cfg["learning_rate"], b1=cfg["adam_b1"])
   d_tx = train.adam(cfg["learning_rate"], b1=cfg["adam_b1"])
-  step_fn = runner.compile(train.make_cgan_step(model_cfg, g_tx, d_tx, cfg["loss"]))
+  use_ema = cfg["ema_decay"] > 0
+  step_fn = runner.compile(train.make_cgan_step(model_cfg, g_tx, d_tx, cfg["loss"],
+                                                ema_decay=cfg["ema_decay"]))
+
+  def generator_params(state):
+    return runner.get_state(state.ema["g"] if use_ema else state.params["g"])
 
   run = rundir.RunDir(cfg["workdir"])
   _check_resume(run, cfg)
@@ -151,7 +160,7 @@ def train_and_evaluate(cfg: dict) -> dict:
     grid_y = np.repeat(np.arange(10, dtype=np.int32), 10)
 
     def write_samples(step, state):
-      g_params = runner.get_state(state.params["g"])
+      g_params = generator_params(state)
       grid = images.make_grid(np.asarray(sampler(g_params, grid_z, grid_y)), nrow=10)
       images.save_image(os.path.join(run.samples_dir, f"step_{step:05d}.png"), grid)
       return None
@@ -168,7 +177,7 @@ def train_and_evaluate(cfg: dict) -> dict:
     fid_floor = evaluator.fid_floor(data.to_float_nhwc(train_images[floor_idx]))
 
     def evaluate(step, state):
-      g_params = runner.get_state(state.params["g"])
+      g_params = generator_params(state)
 
       def sample_fn(key, labels):
         z = jax.random.normal(key, (labels.shape[0], model_cfg.z_dim))
@@ -203,7 +212,8 @@ def train_and_evaluate(cfg: dict) -> dict:
 
   final_state, start = train.fit(
       runner=runner, step_fn=step_fn,
-      init_state=lambda: jax.tree.map(np.asarray, train.init_cgan_state(model_cfg, cfg["seed"], g_tx, d_tx)),
+      init_state=lambda: jax.tree.map(np.asarray, train.init_cgan_state(model_cfg, cfg["seed"], g_tx, d_tx,
+                                                                  g_ema=use_ema)),
       batches=batches, num_steps=cfg["num_steps"], checkpointer=ckpt, run_dir=run,
       log_every=cfg["log_every"], hooks=tuple(hooks), on_step_end=on_step_end,
       progress=cfg["progress"], desc="cgan", is_main=is_main)
@@ -219,7 +229,7 @@ def main(argv):
   if not FLAGS["verbosity"].present:  # Orbax logs every save at INFO level
     logging.set_verbosity(logging.WARNING)
   names = ["workdir", "seed", "mnist_dir", "dataset", "batch_size", "learning_rate", "adam_b1", "z_dim",
-           "g_width", "d_width", "embed_dim", "d_feature_dim", "num_steps", "loss", "parallel",
+           "g_width", "d_width", "embed_dim", "d_feature_dim", "ema_decay", "num_steps", "loss", "parallel",
            "checkpoint_every", "keep", "log_every", "eval_every", "eval_samples", "oracle",
            "sample_every", "dtype", "progress", "coordinator_address", "num_processes", "process_id",
            "debug_kill_at_step", "debug_kill_during_save"]

@@ -45,19 +45,31 @@ class TrainState:
     opt_state: ``{network name: optax state}`` with the same keys as ``params``.
     key: uint32 [2] raw PRNG key data (``jax.random.key_data``); a step draws
       from ``fold_in(wrap_key_data(key), step)``, so the key itself never changes.
+    ema: ``{network name: exponential moving average of its params}`` for the
+      networks that keep one (e.g. ``{"g": ...}``), else empty.
   """
   step: jax.Array
   params: dict[str, Any]
   opt_state: dict[str, Any]
   key: jax.Array
+  ema: dict[str, Any] = flax.struct.field(default_factory=dict)
 
 
 def create_state(params: dict[str, Any], optimizers: Mapping[str, optax.GradientTransformation],
-                 key: jax.Array) -> TrainState:
-  """A fresh state at step 0 (``key``: a typed key from ``jax.random.key``)."""
+                 key: jax.Array, ema: tuple[str, ...] = ()) -> TrainState:
+  """A fresh state at step 0 (``key``: a typed key from ``jax.random.key``).
+
+  ``ema`` names the networks whose parameter average starts as a copy of their params.
+  """
   return TrainState(step=jnp.zeros((), jnp.int32), params=dict(params),
                     opt_state={k: optimizers[k].init(v) for k, v in params.items()},
-                    key=jax.random.key_data(key))
+                    key=jax.random.key_data(key),
+                    ema={k: jax.tree.map(jnp.array, params[k]) for k in ema})
+
+
+def ema_update(ema: Any, params: Any, decay: float) -> Any:
+  """``decay * ema + (1 - decay) * params``, leaf by leaf."""
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
 
 
 def step_key(state: TrainState) -> jax.Array:
@@ -98,17 +110,20 @@ def adam(learning_rate: float, b1: float = 0.5, b2: float = 0.999) -> optax.Grad
 
 
 def init_cgan_state(config: cgan.CGANConfig, seed: int, g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation) -> TrainState:
-  """Initial cGAN state: params from ``fold_in(key(seed), 0)``, step keys from ``fold_in(key(seed), 1)``."""
+                    d_tx: optax.GradientTransformation, g_ema: bool = False) -> TrainState:
+  """Initial cGAN state: params from ``fold_in(key(seed), 0)``, step keys from ``fold_in(key(seed), 1)``.
+
+  With ``g_ema`` the state also carries an average of the generator's params (``state.ema["g"]``).
+  """
   root = jax.random.key(seed)
   g_params, d_params = cgan.init_params(config, jax.random.fold_in(root, 0))
   return create_state({"g": g_params, "d": d_params}, {"g": g_tx, "d": d_tx},
-                      jax.random.fold_in(root, 1))
+                      jax.random.fold_in(root, 1), ema=("g",) if g_ema else ())
 
 
 def make_cgan_step(config: cgan.CGANConfig, g_tx: optax.GradientTransformation,
                    d_tx: optax.GradientTransformation, loss: str = "nonsaturating",
-                   axis_name: str | None = AXIS) -> StepFn:
+                   axis_name: str | None = AXIS, ema_decay: float = 0.999) -> StepFn:
   """One alternating cGAN update (D, then G against the updated D), per device.
 
   The returned ``step(state, batch)`` takes this device's share of the global
@@ -118,6 +133,9 @@ def make_cgan_step(config: cgan.CGANConfig, g_tx: optax.GradientTransformation,
   rows, so every device count sees the same z for the same example. The
   generator runs forward once: its VJP is kept from the D update and reused
   for the G update.
+
+  If the state carries ``ema["g"]`` it is updated with ``ema_decay`` after the
+  G update.
 
   Returns metrics (averaged over the global batch): ``d_loss``, ``g_loss``,
   ``d_real`` and ``d_fake`` (mean D logits on real / generated images).
@@ -165,8 +183,11 @@ def make_cgan_step(config: cgan.CGANConfig, g_tx: optax.GradientTransformation,
     g_updates, g_opt_state = g_tx.update(g_grads, state.opt_state["g"], g_params)
     g_params = optax.apply_updates(g_params, g_updates)
 
+    ema = dict(state.ema)
+    if "g" in ema:
+      ema["g"] = ema_update(ema["g"], g_params, ema_decay)
     new_state = state.replace(step=state.step + 1, params={"g": g_params, "d": d_params},
-                              opt_state={"g": g_opt_state, "d": d_opt_state})
+                              opt_state={"g": g_opt_state, "d": d_opt_state}, ema=ema)
     metrics = pmean({"d_loss": d_loss, "g_loss": g_loss, "d_real": jnp.mean(real_logits),
                      "d_fake": jnp.mean(fake_logits)}, axis_name)
     return new_state, metrics

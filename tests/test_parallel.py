@@ -86,7 +86,7 @@ def _free_port():
 def _final_params(workdir, num_steps):
   cfg = cgan.CGANConfig(**TINY, dtype="float64")
   tx = train.adam(2e-4)
-  template = jax.tree.map(np.asarray, train.init_cgan_state(cfg, 0, tx, tx))
+  template = jax.tree.map(np.asarray, train.init_cgan_state(cfg, 0, tx, tx, g_ema=True))
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   assert ckpt.latest_step() == num_steps
   state = ckpt.restore(template)
@@ -122,3 +122,4 @@ def test_two_processes_match_one_process(tmp_path, shared_data):
     b = _final_params(str(tmp_path / "multi"), 10)
   assert _max_diff(a.params, b.params) < 1e-9
   assert _max_diff(a.opt_state, b.opt_state) < 1e-9
+  assert _max_diff(a.ema, b.ema) < 1e-9

@@ -73,19 +73,23 @@ def _reference_step(cfg, tx, state, batch, loss):
   return {"g": optax.apply_updates(gp, gu), "d": dp}
 
 
-@pytest.mark.parametrize("loss", ["nonsaturating", "hinge"])
+@pytest.mark.parametrize("loss", ["nonsaturating", pytest.param("hinge", marks=pytest.mark.slow),
+                                  pytest.param("lsgan", marks=pytest.mark.slow)])
 def test_cgan_step_matches_textbook_update(loss):
   with jax.enable_x64(True):
     cfg = cgan.CGANConfig(**TINY, dtype="float64")
     tx = train.adam(1e-3)
-    state = train.init_cgan_state(cfg, 0, tx, tx)
+    state = train.init_cgan_state(cfg, 0, tx, tx, g_ema=True)
     batch = jax.tree.map(jnp.asarray, _batch(dtype=np.float64))
-    step = jax.jit(train.make_cgan_step(cfg, tx, tx, loss, axis_name=None))
+    step = jax.jit(train.make_cgan_step(cfg, tx, tx, loss, axis_name=None, ema_decay=0.9))
     reference = jax.jit(lambda state, batch: _reference_step(cfg, tx, state, batch, loss))
     for _ in range(3):  # a few steps, so the reference sees evolved params and optimizer states
       want = reference(state, batch)
+      want_ema = jax.tree.map(lambda e, g: 0.9 * e + 0.1 * g, state.ema["g"], want["g"])
       state, metrics = step(state, batch)
       err = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), state.params, want)
+      assert max(jax.tree.leaves(err)) < 1e-10, err
+      err = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), state.ema["g"], want_ema)
       assert max(jax.tree.leaves(err)) < 1e-10, err
     assert int(state.step) == 3
     assert all(np.isfinite(float(v)) for v in metrics.values())

@@ -24,7 +24,7 @@ def _flags(shared_data, workdir, *extra):
 def _final_state(workdir):
   cfg = cgan.CGANConfig(z_dim=8, g_width=8, d_width=8, embed_dim=4, d_feature_dim=16)
   tx = train.adam(2e-4)
-  template = jax.tree.map(np.asarray, train.init_cgan_state(cfg, 0, tx, tx))
+  template = jax.tree.map(np.asarray, train.init_cgan_state(cfg, 0, tx, tx, g_ema=True))
   ck = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   state = ck.restore(template)
   ck.close()
