@@ -122,12 +122,12 @@ class DescriptorConfig:
   kind: str = "gram"
   layers: tuple[str, ...] = ("relu3_1", "relu3_2", "relu3_3", "relu3_4")
   layer_weights: tuple[float, ...] | None = None
-  scales: tuple[int, ...] = (256,)
+  scales: tuple[int, ...] = (384,)
   center: bool = True
   power: float = 0.5
-  dim: int = 2048
+  dim: int = 1024
   seed: int = 0
-  whiten_dim: int = 128
+  whiten_dim: int = 96
   whiten_alpha: float = 0.5
   whiten_reg: float = 0.1
   whiten_min_images: int = 200
@@ -209,7 +209,8 @@ def _register_presets() -> None:
                             "relu3_3", "relu3_4"),
       power=1.0, dim=0, whiten_dim=0)
   PRESETS["naive"] = DescriptorConfig(
-      layers=("relu1_1", "relu2_1", "relu3_1"), center=False, power=1.0, dim=0, whiten_dim=0)
+      layers=("relu1_1", "relu2_1", "relu3_1"), scales=(256,), center=False, power=1.0, dim=0,
+      whiten_dim=0)
 
 
 _register_presets()
@@ -578,6 +579,7 @@ def topk_search(queries: np.ndarray, database: np.ndarray, k: int,
     if m < chunk_size:
       chunk = np.concatenate([chunk, np.zeros((chunk_size - m, chunk.shape[1]), np.float32)])
     best_s, best_i = _chunk_topk_merge(qj, jnp.asarray(chunk), m, start, best_s, best_i)
+    best_s.block_until_ready()  # one chunk in flight at a time: bounded memory
   return np.asarray(best_s), np.asarray(best_i).astype(np.int64)
 
 
