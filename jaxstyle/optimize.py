@@ -28,7 +28,10 @@ Conventions (all recorded in ``StylizeConfig.to_dict()`` → config.json):
 * Multi-scale: ``num_scales`` sizes, each ``scale_factor`` × the previous,
   ending at the output size. The image is optimised at the coarsest size,
   upsampled (bilinear) and optimised further; the optimiser state restarts at
-  every scale. Style images are resized at every scale to
+  every scale. By default (``upsample="residual"``) only the change made so
+  far (image − content) is upsampled and added to the content at the finer
+  size, so the photo's fine detail is not blurred. Peak memory is that of the
+  finest scale (multi-scale saves time, not memory). Style images are resized at every scale to
   ``style_scale`` × the current longer side, so a texture keeps its size
   relative to the image.
 * Colour preservation (Gatys et al. 2016, "Preserving colour in neural
@@ -122,7 +125,7 @@ class StylizeConfig:
   style_layers: tuple[tuple[str, float], ...] = DEFAULT_STYLE_LAYERS
   alpha: float = 1.0
   beta: float = 1e-3
-  gamma: float = 1e-2
+  gamma: float = 0.0
   normalization: str = "gatys"
   init: str = "content"
   noise_std: float = 0.1
@@ -568,7 +571,7 @@ def stylize(vgg: vgglib.VGGWeights, content: Any, styles: Sequence[Any],
 def synthesis_config(**overrides: Any) -> StylizeConfig:
   """Default config of ``synthesize``: no content loss, noise init."""
   base = StylizeConfig(alpha=0.0, content_layers=(), init="noise", learning_rate=0.05,
-                       gamma=1e-2, steps=300)
+                       gamma=0.0, steps=300)
   return base.replace(**overrides)
 
 
