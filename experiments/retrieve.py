@@ -42,9 +42,11 @@ flags.DEFINE_string("library", None, "index/eval: folder of images (walked recur
 flags.DEFINE_string("out", None, "index: index file to create or update (an .npz, any name, "
                     "e.g. lib.idx). Written atomically; progress is kept in OUT.partial.")
 flags.DEFINE_string("descriptor", "default", "index: descriptor preset: default (= gram: "
-                    "whitened multi-layer relu3_x covariance Grams), gram, stats (AdaIN "
-                    "mean/std), naive (the relu1_1/2_1/3_1 Gram baseline), encoder (not "
-                    "available yet).")
+                    "covariance Grams of relu3_1..relu3_4 on 384 px tiles, signed sqrt, "
+                    "1024-d count sketch per layer, 96-d PCA whitening fitted on the library), "
+                    "gram, stats (AdaIN per-channel mean/std of relu1_1..relu3_4), naive (raw "
+                    "relu1_1/2_1/3_1 Grams at 256 px, the known baseline), encoder (the style "
+                    "encoder's latent: not available yet).")
 flags.DEFINE_list("scales", None, "index/eval: override the preset's scales (shorter side in "
                   "pixels, comma-separated), e.g. 256 or 128,256.")
 flags.DEFINE_boolean("rebuild", False, "index: ignore an existing index at --out (even one "
@@ -244,7 +246,6 @@ def main(argv):
 if __name__ == "__main__":
   if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
     if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help", "--helpfull"):
-      print(__doc__)
       _COMMAND = "index"
       sys.argv = [sys.argv[0], "--help"]
     else:
