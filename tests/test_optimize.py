@@ -205,7 +205,7 @@ def test_multiscale_synthesis_beats_single_scale(shared_data, vgg_partial):
   """Same number of steps (VGG evaluations): coarse-to-fine reaches a lower style loss.
 
   Measured in BUILD_NOTES.md (256 px, 120 steps): about 0.8x the single-scale loss, in
-  about 0.7x the time. About 4 minutes on CPU-2c, hence slow.
+  about 0.7x the time. 2.3 minutes on CPU-2c (load 5), hence slow.
   """
   style = _img(shared_data, STYLE2, 256)
   single = optimize.synthesis_config(steps=120)
