@@ -43,6 +43,9 @@ _EXPORTS = {
     "save_image": ("images", "save_image"),
     "ImageError": ("images", "ImageError"),
     "StyleMod": ("nets.stylemod", "StyleMod"),
+    "stylize": ("optimize", "stylize"),
+    "synthesize": ("optimize", "synthesize"),
+    "StylizeConfig": ("optimize", "StylizeConfig"),
 }
 
 __all__ = sorted(set(_SUBMODULES) | set(_EXPORTS))
