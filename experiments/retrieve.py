@@ -42,7 +42,7 @@ flags.DEFINE_string("library", None, "index/eval: folder of images (walked recur
 flags.DEFINE_string("out", None, "index: index file to create or update (an .npz, any name, "
                     "e.g. lib.idx). Written atomically; progress is kept in OUT.partial.")
 flags.DEFINE_string("descriptor", "default", "index: descriptor preset: default (= gram: "
-                    "covariance Grams of relu3_1..relu3_4 on 384 px tiles, signed sqrt, "
+                    "covariance Grams of relu3_1..relu3_4 on 512 px tiles, signed sqrt, "
                     "1024-d count sketch per layer, 96-d PCA whitening fitted on the library), "
                     "gram, stats (AdaIN per-channel mean/std of relu1_1..relu3_4), naive (raw "
                     "relu1_1/2_1/3_1 Grams at 256 px, the known baseline), encoder (the style "

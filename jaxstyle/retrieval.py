@@ -122,7 +122,7 @@ class DescriptorConfig:
   kind: str = "gram"
   layers: tuple[str, ...] = ("relu3_1", "relu3_2", "relu3_3", "relu3_4")
   layer_weights: tuple[float, ...] | None = None
-  scales: tuple[int, ...] = (384,)
+  scales: tuple[int, ...] = (512,)
   center: bool = True
   power: float = 0.5
   dim: int = 1024

@@ -381,10 +381,11 @@ def test_bad_inputs(vgg_partial, shared_data, tmp_path):
 
 @pytest.mark.slow
 def test_full_dtd_leave_one_out(vgg_partial, shared_data):
-  """The default descriptor on all 400 DTD images (~15-25 min on CPU-2c).
+  """The default descriptor on all 400 DTD images (~10-20 min on CPU-2c).
 
-  Measured 2026-11-25 (BUILD_NOTES.md): P@1 = 0.745; the naive baseline
-  reaches 0.57. The threshold leaves room for platform numerics only.
+  Measured 2026-11-25 (BUILD_NOTES.md): P@1 = 0.755, P@5 = 0.661; the naive
+  baseline reaches 0.57 / 0.45. The thresholds leave room for platform
+  numerics only.
   """
   import csv
   root = os.path.join(shared_data, "retrieval")
@@ -401,5 +402,5 @@ def test_full_dtd_leave_one_out(vgg_partial, shared_data):
   base = np.concatenate(descs)
   config = R.get_config("default")
   m = R.leave_one_out(R.apply_whitening(base, R.fit_whitening(base, config)), labels)
-  assert m["p_at_1"] >= 0.72, m
-  assert m["p_at_5"] >= 0.62, m
+  assert m["p_at_1"] >= 0.74, m
+  assert m["p_at_5"] >= 0.64, m
