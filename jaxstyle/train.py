@@ -22,7 +22,6 @@ from typing import Any, Callable, Mapping
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax import lax
 
@@ -199,15 +198,6 @@ def make_cgan_sampler(config: cgan.CGANConfig) -> Callable[[Any, jax.Array, jax.
   """``sample(g_params, z [N, z_dim], labels int32 [N]) -> images float32 [N, 28, 28, 1]`` (jitted)."""
   gen = cgan.Generator(config)
   return jax.jit(lambda p, z, y: gen.apply({"params": p}, z, y))
-
-
-def tree_to_host(tree: Any) -> Any:
-  """A pytree of (fully replicated / single-device) arrays as NumPy arrays."""
-  def get(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      x = x.addressable_data(0)
-    return np.asarray(x)
-  return jax.tree.map(get, tree)
 
 
 def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batches: Callable[[int], Any],
