@@ -131,8 +131,9 @@ class DataParallel:
     """Device state -> host NumPy pytree without a device axis (replica 0)."""
     def get(x):
       if isinstance(x, jax.Array):
-        x = np.asarray(x.addressable_data(0))  # pmap: replica 0's slice (no device axis)
-        return x
+        # Replica 0 (pmap: its slice, no device axis). A real copy, not a view of the device
+        # buffer: the buffer is donated to the next step while an async save may still read it.
+        return np.array(x.addressable_data(0), copy=True)
       return np.asarray(x)[0] if self.mode == "pmap" else np.asarray(x)  # not yet on device
     return jax.tree.map(get, device_state)
 
