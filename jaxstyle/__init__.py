@@ -46,6 +46,9 @@ _EXPORTS = {
     "stylize": ("optimize", "stylize"),
     "synthesize": ("optimize", "synthesize"),
     "StylizeConfig": ("optimize", "StylizeConfig"),
+    "topk_search": ("retrieval", "topk_search"),
+    "build_index": ("retrieval", "build_index"),
+    "load_index": ("retrieval", "load_index"),
 }
 
 __all__ = sorted(set(_SUBMODULES) | set(_EXPORTS))
