@@ -35,7 +35,6 @@ if _ROOT not in sys.path:
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 from jaxstyle import vgg  # noqa: E402
 

@@ -54,13 +54,13 @@ from __future__ import annotations
 import math
 import os
 import threading
-import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jaxstyle import rundir
 from jaxstyle.errors import ConfigError, JaxstyleError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -542,35 +542,13 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> str:
                         mode="L" if data.shape[-1] == 1 else "RGB")
   fmt = SAVE_FORMATS[ext]
   options = {"quality": JPEG_QUALITY} if fmt == "JPEG" else {}
-  directory, name = os.path.split(os.path.abspath(path))
   try:
-    os.makedirs(directory, exist_ok=True)
-  except OSError as e:
-    raise ImageError(path, f"cannot create directory {directory!r} ({e.strerror or e})",
-                     "check the path and permissions") from e
-  tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-  try:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "wb") as f:
+    with rundir.atomic_open(path) as f:
       pil.save(f, format=fmt, **options)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
   except OSError as e:
-    _remove_quietly(tmp)
     raise ImageError(path, f"cannot write image ({e.strerror or e})",
-                     "check free disk space and permissions") from e
-  except BaseException:
-    _remove_quietly(tmp)
-    raise
+                     "check the path, free disk space and permissions") from e
   return path
-
-
-def _remove_quietly(path: str) -> None:
-  try:
-    os.remove(path)
-  except OSError:
-    pass
 
 
 # --------------------------------------------------------------------------- #

@@ -67,8 +67,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -76,6 +75,7 @@ import numpy as np
 
 from jaxstyle import images as images_lib
 from jaxstyle import losses
+from jaxstyle import rundir
 from jaxstyle import vgg as vgg_lib
 from jaxstyle.errors import ConfigError, JaxstyleError
 
@@ -713,26 +713,15 @@ def save_index(index: StyleIndex, path: str) -> None:
       "whiten_proj": (np.zeros((0, 0), np.float32) if index.whitening is None
                       else index.whitening.proj),
   }
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  with rundir.atomic_open(path) as f:
+    np.savez(f, **arrays)
 
 
 def load_index(path: str) -> StyleIndex:
   """Reads an index written by ``save_index``; ``RetrievalError`` if unusable."""
   if not os.path.exists(path):
     raise RetrievalError(f"{path}: no such index file; build one with "
-                         "`experiments/retrieve.py index --library DIR --out {path}`")
+                         f"`experiments/retrieve.py index --library DIR --out {path}`")
   advice = "rebuild it with `experiments/retrieve.py index --rebuild ...`"
   try:
     with np.load(path, allow_pickle=False) as data:

@@ -12,13 +12,14 @@ Pure helpers; nothing here reads flags or the environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
 import sys
-import tempfile
-from typing import Any, Mapping
+import uuid
+from typing import IO, Any, Iterator, Mapping
 
 import numpy as np
 
@@ -52,21 +53,37 @@ def _jsonable(value: Any) -> Any:
   return str(value)
 
 
-def atomic_write_text(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` via a temporary file and an atomic rename."""
-  directory = os.path.dirname(os.path.abspath(path))
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
+  """Opens a temporary file beside ``path``; on success it is fsynced and renamed over ``path``.
+
+  If the ``with`` body raises, the temporary file is removed and ``path`` is
+  untouched, so a half-written file never replaces a good one. The temporary
+  name is hidden (``.<name>.<random>.tmp``) and created with mode 0666 & umask.
+  Missing parent directories are created.
+  """
+  directory, name = os.path.split(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
+    with os.fdopen(fd, mode) as f:
+      yield f
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+    try:
+      os.remove(tmp)
+    except OSError:
+      pass
     raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` atomically (see ``atomic_open``)."""
+  with atomic_open(path, "w") as f:
+    f.write(text)
 
 
 class RunDir:

@@ -55,6 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle import rundir
 from jaxstyle.errors import JaxstyleError
 
 ENV_VAR = "JAXSTYLE_VGG19"
@@ -366,17 +367,8 @@ def save_weights(weights: VGGWeights, path: str) -> None:
   for name in weights.layers:
     arrays[f"{name}/kernel"] = np.asarray(weights.params[name]["kernel"], np.float32)
     arrays[f"{name}/bias"] = np.asarray(weights.params[name]["bias"], np.float32)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}-", dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with rundir.atomic_open(path) as f:
+    np.savez(f, **arrays)
 
 
 def random_weights(key: jax.Array, upto: str = "conv5_4",
