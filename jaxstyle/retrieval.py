@@ -627,17 +627,6 @@ def weights_fingerprint(weights: vgg_lib.VGGWeights) -> str:
   return h.hexdigest()
 
 
-def file_sha256(path: str, block: int = 1 << 20) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while True:
-      b = f.read(block)
-      if not b:
-        break
-      h.update(b)
-  return h.hexdigest()
-
-
 @dataclasses.dataclass
 class StyleIndex:
   """An in-memory index.
@@ -881,7 +870,7 @@ def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
       report.reused += old[4] == "previous"
       continue
     try:
-      sha = file_sha256(path)
+      sha = rundir.file_sha256(path)
     except OSError as e:
       report.failed.append((r, f"cannot read ({e.strerror or e})"))
       continue

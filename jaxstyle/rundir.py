@@ -13,6 +13,7 @@ Pure helpers; nothing here reads flags or the environment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -78,6 +79,15 @@ def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     except OSError:
       pass
     raise
+
+
+def file_sha256(path: str, block: int = 1 << 20) -> str:
+  """Hex SHA-256 of a file's bytes, read in ``block``-sized chunks."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    while chunk := f.read(block):
+      h.update(chunk)
+  return h.hexdigest()
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import hashlib
 import io
 import os
 import pickle
@@ -891,12 +890,9 @@ def download(url: str = TORCHVISION_URL, dest: str | None = None, *,
       except OSError as e:
         raise WeightsError(f"{url}: download failed ({e}); check the connection, or fetch the file "
                            "yourself and run `python -m jaxstyle.vgg convert FILE.pth DEST.npz`") from None
-    digest = hashlib.sha256()
-    with open(tmp, "rb") as f:
-      while chunk := f.read(1 << 20):
-        digest.update(chunk)
-    if not digest.hexdigest().startswith(expected):
-      raise WeightsError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()[:len(expected)]}…, "
+    digest = rundir.file_sha256(tmp)
+    if not digest.startswith(expected):
+      raise WeightsError(f"{url}: checksum mismatch (sha256 {digest[:len(expected)]}…, "
                          f"expected {expected}…); the download is corrupt or not the official file")
     weights = load_pth(tmp, preprocessing="torch")
     weights = dataclasses.replace(weights, source=url)
