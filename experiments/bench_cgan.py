@@ -3,6 +3,12 @@
   python experiments/benchmark.py cgan [--batch_size 64 --g_width 32 --d_width 32 --steps 30]
   python experiments/bench_cgan.py [same flags]
 
+jaxstyle runs in two setups, one device (``--parallel=jit``) and the batch
+split over ``--cpu_devices`` CPU devices with shard_map (what train_cgan.py's
+``--cpu_devices`` does); PyTorch runs with each of ``--torch_threads``. The
+ratio compares the fastest setup of each, so neither side is handicapped by
+a threading choice.
+
 Both sides train the same architecture (jaxstyle.nets.cgan: label-embedding
 generator with sub-pixel upsampling and GroupNorm, projection discriminator)
 with the same alternating non-saturating update (D step on real + detached
@@ -37,6 +43,10 @@ def _parser():
   p.add_argument("--repeats", type=int, default=3, help="timed blocks per framework (best is kept)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--no_torch", action="store_true", help="skip PyTorch")
+  p.add_argument("--cpu_devices", type=int, default=2,
+                 help="CPU devices for jaxstyle's data-parallel (shard_map) setup; 1: jit only")
+  p.add_argument("--torch_threads", default="1,2", help="comma-separated torch thread counts to time")
+  p.add_argument("--conv_lowering", default="auto", help="jaxstyle conv lowering: auto, xla or matmul")
   return p
 
 
@@ -47,14 +57,27 @@ def _batch(args):
 
 
 def bench_jax(args) -> dict:
+  """Times jaxstyle's step on one device and, with ``--cpu_devices`` > 1, data-parallel."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if args.cpu_devices > 1:
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)  # before the backend starts
+  setups = {"jit": _bench_jax_setup(args, "jit")}
+  if args.cpu_devices > 1:
+    setups[f"shard_map_{args.cpu_devices}dev"] = _bench_jax_setup(args, "shard_map")
+  best = min(setups, key=lambda k: setups[k]["ms_per_step"])
+  return {**setups[best], "setup": best, "setups": setups, "version": jax.__version__}
+
+
+def _bench_jax_setup(args, mode: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   from jaxstyle import parallel, train  # pylint: disable=g-import-not-at-top
   from jaxstyle.nets import cgan  # pylint: disable=g-import-not-at-top
 
   cfg = cgan.CGANConfig(z_dim=args.z_dim, g_width=args.g_width, d_width=args.d_width,
-                        embed_dim=args.embed_dim, d_feature_dim=args.d_feature_dim)
+                        embed_dim=args.embed_dim, d_feature_dim=args.d_feature_dim,
+                        conv_lowering=args.conv_lowering)
   tx = train.adam(2e-4)
-  runner = parallel.DataParallel("jit")
+  runner = parallel.DataParallel(mode)
   step = runner.compile(train.make_cgan_step(cfg, tx, tx))
   state = runner.put_state(jax.tree.map(np.asarray, train.init_cgan_state(cfg, args.seed, tx, tx)))
   x, y = _batch(args)
@@ -76,7 +99,7 @@ def bench_jax(args) -> dict:
   n_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(runner.get_state(state).params))
   return {"steps_per_s": args.steps / best, "ms_per_step": 1000 * best / args.steps,
           "first_step_s": compile_s, "params": n_params, "d_loss": runner.get_metrics(m)["d_loss"],
-          "version": jax.__version__}
+          "devices": runner.num_devices}
 
 
 def _torch_models(args):
@@ -123,6 +146,17 @@ def _torch_models(args):
 
 
 def bench_torch(args) -> dict:
+  """Times the PyTorch step with each of ``--torch_threads``; the fastest is the reference."""
+  import torch  # pylint: disable=g-import-not-at-top
+  setups = {}
+  for n in [int(t) for t in args.torch_threads.split(",") if t.strip()]:
+    torch.set_num_threads(n)
+    setups[f"{n}_threads"] = _bench_torch_setup(args)
+  best = min(setups, key=lambda k: setups[k]["ms_per_step"])
+  return {**setups[best], "setup": best, "setups": setups, "version": torch.__version__}
+
+
+def _bench_torch_setup(args) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   from torch.nn import functional as F  # pylint: disable=g-import-not-at-top
 
@@ -167,7 +201,7 @@ def bench_torch(args) -> dict:
   n_params = sum(p.numel() for p in gen.parameters()) + sum(p.numel() for p in disc.parameters())
   return {"steps_per_s": args.steps / best, "ms_per_step": 1000 * best / args.steps,
           "first_step_s": first, "params": n_params, "d_loss": float(d_loss.detach()),
-          "version": torch.__version__, "threads": torch.get_num_threads()}
+          "threads": torch.get_num_threads()}
 
 
 def run(argv) -> dict:

@@ -103,9 +103,22 @@ def axis_size(axis_name: str | None) -> int:
   return 1 if axis_name is None else lax.psum(1, axis_name)
 
 
-def adam(learning_rate: float, b1: float = 0.5, b2: float = 0.999) -> optax.GradientTransformation:
-  """Adam with the GAN-customary beta1 = 0.5."""
+def adam(learning_rate: float | optax.Schedule, b1: float = 0.5,
+         b2: float = 0.999) -> optax.GradientTransformation:
+  """Adam with the GAN-customary beta1 = 0.5 (``learning_rate``: a number or an optax schedule)."""
   return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
+def linear_decay(learning_rate: float, begin: int = 0, end: int = 0) -> float | optax.Schedule:
+  """``learning_rate`` until step ``begin``, then linearly down to 0 at step ``end`` (and 0 after).
+
+  ``end == 0`` means no decay: the constant ``learning_rate`` itself is returned.
+  """
+  if end == 0:
+    return learning_rate
+  if not 0 <= begin < end:
+    raise ValueError(f"learning-rate decay needs 0 <= begin < end, got begin={begin}, end={end}")
+  return optax.linear_schedule(learning_rate, 0.0, transition_steps=end - begin, transition_begin=begin)
 
 
 def init_cgan_state(config: cgan.CGANConfig, seed: int, g_tx: optax.GradientTransformation,

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import optax
 import pytest
 
@@ -28,6 +29,90 @@ def test_depth_to_space_matches_numpy_loops():
         for j in range(2):
           want[:, 2 * h + i, 2 * w + j, :] = x[:, h, w, (i * 2 + j) * 3:(i * 2 + j + 1) * 3]
   np.testing.assert_array_equal(got, want)
+
+
+def _numpy_conv(x, w, stride, pads):
+  """Float64 direct convolution: x [B, H, W, C], w [KH, KW, C, O], explicit padding."""
+  x = np.pad(np.asarray(x, np.float64), ((0, 0), pads[0], pads[1], (0, 0)))
+  w = np.asarray(w, np.float64)
+  kh, kw = w.shape[:2]
+  oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+  out = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+  for r in range(oh):
+    for c in range(ow):
+      window = x[:, r * stride:r * stride + kh, c * stride:c * stride + kw, :]
+      out[:, r, c, :] = np.einsum("bijc,ijco->bo", window, w)
+  return out
+
+
+@pytest.mark.parametrize("shape,kernel,stride", [((2, 28, 28, 1), 4, 2), ((2, 14, 14, 3), 4, 2),
+                                                 ((2, 7, 7, 5), 3, 1), ((1, 9, 6, 2), 3, 2)])
+def test_conv_as_matmul_matches_numpy_and_xla_gradients(shape, kernel, stride):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=shape)
+  w = rng.normal(size=(kernel, kernel, shape[-1], 6))
+  pads = [cgan._same_padding(shape[1], kernel, stride), cgan._same_padding(shape[2], kernel, stride)]
+  with jax.enable_x64(True):
+    got = cgan.conv_as_matmul(jnp.asarray(x), jnp.asarray(w), (stride, stride), pads)
+    np.testing.assert_allclose(np.asarray(got), _numpy_conv(x, w, stride, pads), rtol=1e-12, atol=1e-12)
+    xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), "SAME",
+                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    mm = lambda x, w: cgan.conv_as_matmul(x, w, (stride, stride), pads)
+    cot = jnp.asarray(rng.normal(size=got.shape))
+    g_xla = jax.grad(lambda x, w: jnp.sum(xla(x, w) * cot), argnums=(0, 1))(jnp.asarray(x), jnp.asarray(w))
+    g_mm = jax.grad(lambda x, w: jnp.sum(mm(x, w) * cot), argnums=(0, 1))(jnp.asarray(x), jnp.asarray(w))
+    for a, b in zip(g_mm, g_xla):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
+
+
+def test_conv_lowerings_share_parameters_and_outputs():
+  """Every lowering has nn.Conv's parameter tree and initial values, and computes the same nets."""
+  base = dict(z_dim=8, g_width=8, d_width=16, embed_dim=4, d_feature_dim=16, dtype="float64")
+  z = np.random.default_rng(1).normal(size=(3, 8))
+  y = np.array([0, 4, 9], np.int32)
+  with jax.enable_x64(True):
+    x = jnp.asarray(np.random.default_rng(2).random((3, 28, 28, 1)))
+    flax_conv = nn.Conv(16, (4, 4), (2, 2), padding="SAME", dtype="float64", param_dtype="float64")
+    nn_conv_params = flax_conv.init(jax.random.key(3), x)
+    for lowering in ("xla", "matmul"):
+      conv = cgan.Conv(16, (4, 4), (2, 2), lowering=lowering, dtype="float64", param_dtype="float64")
+      params = conv.init(jax.random.key(3), x)
+      assert jax.tree.all(jax.tree.map(np.array_equal, params, nn_conv_params))
+      np.testing.assert_allclose(np.asarray(conv.apply(params, x)),
+                                 np.asarray(flax_conv.apply(nn_conv_params, x)), rtol=1e-12, atol=1e-12)
+    outs = {}
+    for lowering in cgan.CONV_LOWERINGS:
+      cfg = cgan.CGANConfig(**base, conv_lowering=lowering)
+      g, d = cgan.init_params(cfg, jax.random.key(0))
+      images = cgan.Generator(cfg).apply({"params": g}, jnp.asarray(z), y)
+      outs[lowering] = (jax.tree.map(np.asarray, (g, d)), np.asarray(images),
+                        np.asarray(cgan.Discriminator(cfg).apply({"params": d}, images, y)))
+    ref = outs["xla"]
+    for lowering in ("matmul", "auto"):
+      assert jax.tree.all(jax.tree.map(np.array_equal, outs[lowering][0], ref[0]))
+      np.testing.assert_allclose(outs[lowering][1], ref[1], rtol=1e-12, atol=1e-12)
+      np.testing.assert_allclose(outs[lowering][2], ref[2], rtol=1e-10, atol=1e-10)
+  with pytest.raises(ValueError, match="conv_lowering"):
+    cgan.CGANConfig(conv_lowering="fft")
+
+
+def test_linear_decay_schedule():
+  assert train.linear_decay(1e-3) == 1e-3  # no decay: the constant itself
+  sched = train.linear_decay(1e-3, 100, 300)
+  for step, want in [(0, 1e-3), (100, 1e-3), (200, 5e-4), (300, 0.0), (1000, 0.0)]:
+    assert float(sched(step)) == pytest.approx(want, rel=1e-6, abs=1e-12)
+  with pytest.raises(ValueError, match="begin < end"):
+    train.linear_decay(1e-3, 300, 100)
+  # The decayed rate reaches the optimizer: with lr 0 after ``end`` the params stop moving.
+  tx = train.adam(train.linear_decay(0.1, 0, 2))
+  params = {"w": jnp.ones(3)}
+  state = tx.init(params)
+  history = []
+  for _ in range(4):
+    updates, state = tx.update({"w": jnp.ones(3)}, state, params)
+    params = optax.apply_updates(params, updates)
+    history.append(float(params["w"][0]))
+  assert history[0] < 1.0 and history[1] < history[0] and history[3] == history[2] == history[1]
 
 
 def test_generator_and_discriminator_shapes_and_conditioning():

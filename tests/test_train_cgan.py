@@ -21,9 +21,9 @@ def _flags(shared_data, workdir, *extra):
           *extra]
 
 
-def _final_state(workdir):
+def _final_state(workdir, decay=(0, 0)):
   cfg = cgan.CGANConfig(z_dim=8, g_width=8, d_width=8, embed_dim=4, d_feature_dim=16)
-  tx = train.adam(2e-4)
+  tx = train.adam(train.linear_decay(2e-4, *decay))
   template = jax.tree.map(np.asarray, train.init_cgan_state(cfg, 0, tx, tx, g_ema=True))
   ck = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   state = ck.restore(template)
@@ -61,12 +61,14 @@ def test_run_directory_contents(tmp_path, shared_data):
 
 @pytest.mark.slow  # five training subprocesses
 def test_sigkill_then_rerun_is_bit_identical(tmp_path, shared_data):
+  # A decaying learning rate (its schedule count lives in the optimizer states) over 2 CPU devices.
   common = ["--num_steps=8", "--checkpoint_every=2", "--eval_every=0", "--sample_every=0",
-            "--parallel=shard_map"]
+            "--parallel=shard_map", "--cpu_devices=2", "--lr_decay_begin=3", "--lr_decay_end=8"]
   ref = tmp_path / "ref"
   run_experiment("train_cgan.py", *_flags(shared_data, ref, *common))
-  want = _final_state(str(ref))
+  want = _final_state(str(ref), decay=(3, 8))
   assert int(want.step) == 8
+  assert json.loads((ref / "config.json").read_text())["num_devices"] == 2
 
   # (a) killed after step 5 (last checkpoint: 4); (b) killed while saving step 4.
   for name, kill in (("after_step", ["--debug_kill_at_step=5"]),
@@ -80,7 +82,7 @@ def test_sigkill_then_rerun_is_bit_identical(tmp_path, shared_data):
     assert latest in ((4,) if name == "after_step" else (2, 4))
     rerun = run_experiment("train_cgan.py", *_flags(shared_data, wd, *common))
     assert json.loads(rerun.stdout.strip().splitlines()[-1])["resumed_from"] == latest
-    got = _final_state(str(wd))
+    got = _final_state(str(wd), decay=(3, 8))
     assert jax.tree.all(jax.tree.map(np.array_equal, want, got)), name
     steps = [json.loads(line)["step"] for line in (wd / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 8]  # no duplicated rows after the resume
@@ -103,3 +105,7 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
   assert "not divisible by the number of devices (4" in _bad(
       shared_data, tmp_path, "--batch_size=6", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
   assert "--parallel" in _bad(shared_data, tmp_path, "--parallel=vmap")
+  assert "--lr_decay_begin" in _bad(shared_data, tmp_path, "--lr_decay_begin=10", "--lr_decay_end=5")
+  assert "--lr_decay_begin needs" in _bad(shared_data, tmp_path, "--lr_decay_begin=10")
+  assert "--d_learning_rate" in _bad(shared_data, tmp_path, "--d_learning_rate=0")
+  assert "--cpu_devices" in _bad(shared_data, tmp_path, "--cpu_devices=-1")

@@ -9,6 +9,12 @@ Images are float32 NHWC in [0, 1] at both boundaries (the generator ends in a
 sigmoid; the discriminator maps its input to [-1, 1] itself). Labels are int32
 class indices in ``0..num_classes-1``.
 
+Convolutions can be lowered two ways with the same parameters (``conv_lowering``):
+XLA's convolution, or explicit patches (strided slices concatenated along
+channels) times a matrix. "auto" (the default) uses the second only for the
+discriminator's input conv (1 -> d_width channels), where it measured faster
+on XLA:CPU in the whole train step (BUILD_NOTES.md).
+
 Normalisation is per example (GroupNorm with one group = layer norm over
 H, W, C with per-channel affine parameters) rather than BatchNorm, so a train
 step has no cross-example state and gives the same numbers whatever the
@@ -19,9 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from typing import Sequence
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
+
+CONV_LOWERINGS = ("auto", "xla", "matmul")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +61,83 @@ class CGANConfig:
   image_size: int = 28
   channels: int = 1
   dtype: str = "float32"
+  conv_lowering: str = "auto"
+
+  def __post_init__(self):
+    if self.conv_lowering not in CONV_LOWERINGS:
+      raise ValueError(f"conv_lowering={self.conv_lowering!r}: choose one of {CONV_LOWERINGS}")
+
+
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+                   padding: Sequence[tuple[int, int]]) -> jax.Array:
+  """2-D convolution (NHWC input, HWIO kernel, explicit padding) as patches @ kernel.
+
+  Equals ``lax.conv_general_dilated(x, kernel, strides, padding, ("NHWC", "HWIO", "NHWC"))``
+  up to float summation order. The patches [B, OH, OW, KH*KW*C] are the
+  kernel's KH*KW strided views of the padded input, concatenated along
+  channels in (row, column) order, which is the kernel's own HWIO order.
+  """
+  kh, kw, ci, co = kernel.shape
+  sh, sw = strides
+  x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  b, h, w, c = x.shape
+  if c != ci:
+    raise ValueError(f"input has {c} channels, kernel expects {ci}")
+  oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+  views = [lax.slice(x, (0, i, j, 0), (b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c), (1, sh, sw, 1))
+           for i in range(kh) for j in range(kw)]
+  patches = jnp.concatenate(views, axis=-1).reshape(b * oh * ow, kh * kw * ci)
+  return jnp.dot(patches, kernel.reshape(kh * kw * ci, co)).reshape(b, oh, ow, co)
+
+
+def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+  """XLA/Flax "SAME" padding of one spatial dimension."""
+  out = -(-size // s)
+  total = max((out - 1) * s + k - size, 0)
+  return total // 2, total - total // 2
+
+
+def _auto_matmul(in_features: int, features: int, strides: Sequence[int]) -> bool:
+  """The "auto" rule: patches @ kernel for convs from few channels (an image) to many.
+
+  Measured on XLA:CPU in the whole cGAN train step (BUILD_NOTES.md): the
+  discriminator's 1->32 stride-2 input conv is faster as a matmul (XLA's
+  kernel gradient of a 1-channel conv is slow); for the wider layers the
+  gain seen in isolation did not survive in the full step, or reversed.
+  """
+  del strides
+  return in_features < 8 and features >= 16
+
+
+class Conv(nn.Module):
+  """``nn.Conv`` with "SAME" padding (same parameter names, shapes and initialisers), lowered by choice.
+
+  ``lowering``: "xla" (``lax.conv_general_dilated``), "matmul" (``conv_as_matmul``)
+  or "auto" (``_auto_matmul``: whichever measured faster for the layer's shape on XLA:CPU).
+  """
+  features: int
+  kernel_size: tuple[int, int]
+  strides: tuple[int, int] = (1, 1)
+  lowering: str = "auto"
+  dtype: str = "float32"
+  param_dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kh, kw = self.kernel_size
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (kh, kw, x.shape[-1], self.features), self.param_dtype)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+    x = x.astype(self.dtype)
+    padding = [_same_padding(x.shape[1], kh, self.strides[0]), _same_padding(x.shape[2], kw, self.strides[1])]
+    use_matmul = self.lowering == "matmul" or (self.lowering == "auto" and _auto_matmul(
+        x.shape[-1], self.features, self.strides))
+    if use_matmul:
+      y = conv_as_matmul(x, kernel, self.strides, padding)
+    else:
+      y = lax.conv_general_dilated(x, kernel, self.strides, padding,
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
 
 
 def depth_to_space(x: jax.Array, r: int) -> jax.Array:
@@ -61,6 +149,11 @@ def depth_to_space(x: jax.Array, r: int) -> jax.Array:
 
 def _dt(cfg: CGANConfig) -> dict:
   return {"dtype": cfg.dtype, "param_dtype": cfg.dtype}
+
+
+def _conv(cfg: CGANConfig, features: int, kernel: int, stride: int, name: str) -> Conv:
+  return Conv(features, (kernel, kernel), (stride, stride), lowering=cfg.conv_lowering, name=name,
+              **_dt(cfg))
 
 
 class Generator(nn.Module):
@@ -76,10 +169,10 @@ class Generator(nn.Module):
     h = nn.Dense(s * s * 2 * cfg.g_width, name="fc", **_dt(cfg))(h)
     h = h.reshape(h.shape[0], s, s, 2 * cfg.g_width)
     h = nn.relu(nn.GroupNorm(num_groups=1, name="norm0", **_dt(cfg))(h))
-    h = nn.Conv(4 * cfg.g_width, (3, 3), padding="SAME", name="up1", **_dt(cfg))(h)
+    h = _conv(cfg, 4 * cfg.g_width, 3, 1, "up1")(h)
     h = depth_to_space(h, 2)
     h = nn.relu(nn.GroupNorm(num_groups=1, name="norm1", **_dt(cfg))(h))
-    h = nn.Conv(4 * cfg.channels, (3, 3), padding="SAME", name="up2", **_dt(cfg))(h)
+    h = _conv(cfg, 4 * cfg.channels, 3, 1, "up2")(h)
     return nn.sigmoid(depth_to_space(h, 2))
 
 
@@ -94,8 +187,8 @@ class Discriminator(nn.Module):
   def __call__(self, images: jax.Array, labels: jax.Array) -> jax.Array:
     cfg = self.config
     h = images.astype(cfg.dtype) * 2.0 - 1.0
-    h = nn.leaky_relu(nn.Conv(cfg.d_width, (4, 4), strides=(2, 2), padding="SAME", name="conv1", **_dt(cfg))(h), 0.2)
-    h = nn.leaky_relu(nn.Conv(2 * cfg.d_width, (4, 4), strides=(2, 2), padding="SAME", name="conv2", **_dt(cfg))(h), 0.2)
+    h = nn.leaky_relu(_conv(cfg, cfg.d_width, 4, 2, "conv1")(h), 0.2)
+    h = nn.leaky_relu(_conv(cfg, 2 * cfg.d_width, 4, 2, "conv2")(h), 0.2)
     h = h.reshape(h.shape[0], -1)
     phi = nn.leaky_relu(nn.Dense(cfg.d_feature_dim, name="fc", **_dt(cfg))(h), 0.2)
     out = nn.Dense(1, name="out", **_dt(cfg))(phi)[:, 0]
