@@ -35,6 +35,10 @@ def _parser():
   p.add_argument("--batch_size", type=int, default=64)
   p.add_argument("--z_dim", type=int, default=64)
   p.add_argument("--g_width", type=int, default=32)
+  p.add_argument("--g_head_width", type=int, default=0, help="as train_cgan.py --g_head_width")
+  p.add_argument("--g_norm", default="layer", choices=["layer", "none"], help="as train_cgan.py --g_norm")
+  p.add_argument("--loss", default="nonsaturating", choices=["nonsaturating", "hinge"],
+                 help="GAN loss (both sides)")
   p.add_argument("--d_width", type=int, default=32)
   p.add_argument("--embed_dim", type=int, default=32)
   p.add_argument("--d_feature_dim", type=int, default=256)
@@ -73,12 +77,13 @@ def _bench_jax_setup(args, mode: str) -> dict:
   from jaxstyle import parallel, train  # pylint: disable=g-import-not-at-top
   from jaxstyle.nets import cgan  # pylint: disable=g-import-not-at-top
 
-  cfg = cgan.CGANConfig(z_dim=args.z_dim, g_width=args.g_width, d_width=args.d_width,
+  cfg = cgan.CGANConfig(z_dim=args.z_dim, g_width=args.g_width, g_head_width=args.g_head_width,
+                        g_norm=args.g_norm, d_width=args.d_width,
                         embed_dim=args.embed_dim, d_feature_dim=args.d_feature_dim,
                         conv_lowering=args.conv_lowering)
   tx = train.adam(2e-4)
   runner = parallel.DataParallel(mode)
-  step = runner.compile(train.make_cgan_step(cfg, tx, tx))
+  step = runner.compile(train.make_cgan_step(cfg, tx, tx, args.loss))
   state = runner.put_state(jax.tree.map(np.asarray, train.init_cgan_state(cfg, args.seed, tx, tx)))
   x, y = _batch(args)
   batch = runner.put_batch({"image": x, "label": y})
@@ -106,7 +111,7 @@ def _torch_models(args):
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
 
-  w, dw, f = args.g_width, args.d_width, args.d_feature_dim
+  w, dw, f, hw = args.g_width, args.d_width, args.d_feature_dim, args.g_head_width
 
   class Generator(nn.Module):
 
@@ -117,14 +122,22 @@ def _torch_models(args):
       self.norm0 = nn.GroupNorm(1, 2 * w)
       self.up1 = nn.Conv2d(2 * w, 4 * w, 3, padding=1)
       self.norm1 = nn.GroupNorm(1, w)
-      self.up2 = nn.Conv2d(w, 4, 3, padding=1)
+      self.up2 = nn.Conv2d(w, 4 * max(hw, 1), 3, padding=1)
       self.shuffle = nn.PixelShuffle(2)
+      if hw:
+        self.norm2 = nn.GroupNorm(1, hw)
+        self.head = nn.Conv2d(hw, 1, 3, padding=1)
+      if args.g_norm == "none":
+        self.norm0 = self.norm1 = self.norm2 = nn.Identity()
 
     def forward(self, z, y):
       h = self.fc(torch.cat([z, self.embed(y)], 1)).view(-1, 2 * w, 7, 7)
       h = torch.relu(self.norm0(h))
       h = torch.relu(self.norm1(self.shuffle(self.up1(h))))
-      return torch.sigmoid(self.shuffle(self.up2(h)))
+      h = self.shuffle(self.up2(h))
+      if hw:
+        h = self.head(torch.relu(self.norm2(h)))
+      return torch.sigmoid(h)
 
   class Discriminator(nn.Module):
 
@@ -175,13 +188,18 @@ def _bench_torch_setup(args) -> dict:
     for p in disc.parameters():
       p.requires_grad_(True)
     logits = disc(torch.cat([x, fake.detach()]), yy)
-    d_loss = F.softplus(-logits[:args.batch_size]).mean() + F.softplus(logits[args.batch_size:]).mean()
+    real, fake_logits = logits[:args.batch_size], logits[args.batch_size:]
+    if args.loss == "hinge":
+      d_loss = F.relu(1 - real).mean() + F.relu(1 + fake_logits).mean()
+    else:
+      d_loss = F.softplus(-real).mean() + F.softplus(fake_logits).mean()
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
     for p in disc.parameters():  # G step: no D weight gradients (JAX computes none either)
       p.requires_grad_(False)
-    g_loss = F.softplus(-disc(fake, y)).mean()
+    g_logits = disc(fake, y)
+    g_loss = -g_logits.mean() if args.loss == "hinge" else F.softplus(-g_logits).mean()
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()

@@ -43,6 +43,11 @@ flags.DEFINE_integer("lr_decay_end", 0, "Step at which the linearly decaying lea
 flags.DEFINE_float("adam_b1", 0.5, "Adam beta1 of G and D.")
 flags.DEFINE_integer("z_dim", 64, "Noise dimension.")
 flags.DEFINE_integer("g_width", 64, "Generator channels at 14x14 (twice that at 7x7).")
+flags.DEFINE_integer("g_head_width", 0, "Generator channels at full resolution before a last 3x3 "
+                     "conv makes the image; 0: no full-resolution layer (the last sub-pixel conv "
+                     "makes the image).")
+flags.DEFINE_enum("g_norm", "layer", ["layer", "none"], "Generator normalisation after each hidden "
+                  "layer: per-example layer norm (GroupNorm, one group) or none.")
 flags.DEFINE_integer("d_width", 64, "Discriminator channels at 14x14 (twice that at 7x7).")
 flags.DEFINE_integer("embed_dim", 32, "Generator label-embedding size.")
 flags.DEFINE_integer("d_feature_dim", 256, "Discriminator feature size used by the projection term.")
@@ -79,7 +84,7 @@ flags.DEFINE_bool("debug_kill_during_save", False, "Testing only: with --debug_k
 
 # Settings that must match to resume a run directory (others, e.g. num_steps, may change).
 _RESUME_KEYS = ("dataset", "seed", "batch_size", "learning_rate", "d_learning_rate", "lr_decay_begin",
-                "lr_decay_end", "adam_b1", "z_dim", "g_width",
+                "lr_decay_end", "adam_b1", "z_dim", "g_width", "g_head_width", "g_norm",
                 "d_width", "embed_dim", "d_feature_dim", "loss", "dtype", "ema_decay")
 
 
@@ -107,6 +112,8 @@ def _validate(cfg: dict) -> None:
                             f"(--lr_decay_end={cfg['lr_decay_end']})")
   if cfg["lr_decay_end"] < 0 or (cfg["lr_decay_begin"] and not cfg["lr_decay_end"]):
     raise common.UsageError("--lr_decay_begin needs a positive --lr_decay_end")
+  if cfg["g_head_width"] < 0:
+    raise common.UsageError(f"--g_head_width must be >= 0, got {cfg['g_head_width']}")
   if cfg["cpu_devices"] < 0:
     raise common.UsageError(f"--cpu_devices must be >= 0, got {cfg['cpu_devices']}")
   if cfg["mnist_dir"] is not None and not os.path.isdir(cfg["mnist_dir"]):
@@ -153,7 +160,8 @@ def train_and_evaluate(cfg: dict) -> dict:
     b = iterator.batch(step)
     return {"image": data.to_float_nhwc(b["image"]).astype(cfg["dtype"]), "label": b["label"]}
 
-  model_cfg = cgan.CGANConfig(z_dim=cfg["z_dim"], g_width=cfg["g_width"], d_width=cfg["d_width"],
+  model_cfg = cgan.CGANConfig(z_dim=cfg["z_dim"], g_width=cfg["g_width"], g_head_width=cfg["g_head_width"],
+                              g_norm=cfg["g_norm"], d_width=cfg["d_width"],
                               embed_dim=cfg["embed_dim"], d_feature_dim=cfg["d_feature_dim"],
                               dtype=cfg["dtype"])
   d_lr = cfg["learning_rate"] if cfg["d_learning_rate"] is None else cfg["d_learning_rate"]
@@ -252,7 +260,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   names = ["workdir", "seed", "mnist_dir", "dataset", "batch_size", "learning_rate", "d_learning_rate",
            "lr_decay_begin", "lr_decay_end", "adam_b1", "z_dim",
-           "g_width", "d_width", "embed_dim", "d_feature_dim", "ema_decay", "num_steps", "loss", "parallel",
+           "g_width", "g_head_width", "g_norm", "d_width", "embed_dim", "d_feature_dim", "ema_decay", "num_steps", "loss", "parallel",
            "checkpoint_every", "keep", "log_every", "eval_every", "eval_samples", "oracle",
            "sample_every", "dtype", "progress", "cpu_devices", "coordinator_address", "num_processes", "process_id",
            "debug_kill_at_step", "debug_kill_during_save"]

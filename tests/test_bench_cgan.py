@@ -7,11 +7,12 @@ import pytest
 from conftest import run_experiment
 
 
-def test_bench_cgan_same_architecture_both_setups():
+@pytest.mark.parametrize("arch", [[], ["--g_head_width=4", "--g_norm=none", "--loss=hinge"]])
+def test_bench_cgan_same_architecture_both_setups(arch):
   pytest.importorskip("torch")
   proc = run_experiment("benchmark.py", "cgan", "--steps=1", "--repeats=1", "--warmup=1",
                         "--batch_size=8", "--g_width=8", "--d_width=8", "--d_feature_dim=16",
-                        "--embed_dim=4", "--z_dim=8", "--cpu_devices=2", "--torch_threads=1")
+                        "--embed_dim=4", "--z_dim=8", "--cpu_devices=2", "--torch_threads=1", *arch)
   out = json.loads(proc.stdout)
   jax_setups = out["jax"]["setups"]
   assert set(jax_setups) == {"jit", "shard_map_2dev"}

@@ -115,9 +115,16 @@ def test_linear_decay_schedule():
   assert history[0] < 1.0 and history[1] < history[0] and history[3] == history[2] == history[1]
 
 
-def test_generator_and_discriminator_shapes_and_conditioning():
-  cfg = cgan.CGANConfig(**TINY)
+@pytest.mark.parametrize("head,norm", [(0, "layer"), (4, "layer"), (4, "none")])
+def test_generator_and_discriminator_shapes_and_conditioning(head, norm):
+  cfg = cgan.CGANConfig(**TINY, g_head_width=head, g_norm=norm)
   g_params, d_params = cgan.init_params(cfg, jax.random.key(0))
+  norms = sorted(k for k in g_params if k.startswith("norm"))
+  assert norms == ([] if norm == "none" else ["norm0", "norm1", "norm2"][:3 if head else 2])
+  assert ("head" in g_params) == bool(head)
+  if head:
+    assert g_params["up2"]["kernel"].shape == (3, 3, 8, 4 * head)
+    assert g_params["head"]["kernel"].shape == (3, 3, head, 1)
   z = jax.random.normal(jax.random.key(1), (5, cfg.z_dim))
   y = jnp.array([0, 1, 2, 3, 4], jnp.int32)
   gen = jax.jit(lambda z, y: cgan.Generator(cfg).apply({"params": g_params}, z, y))

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from jax import lax
 
 CONV_LOWERINGS = ("auto", "xla", "matmul")
+G_NORMS = ("layer", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,12 @@ class CGANConfig:
     z_dim: noise dimension.
     num_classes: number of labels.
     g_width: generator channels at 14x14 (2 * g_width at 7x7).
+    g_head_width: 0: the last sub-pixel conv makes the image directly (each
+      2x2 output block from one 14x14 position); > 0: it makes this many
+      channels at full resolution, then GroupNorm-ReLU and a 3x3 conv make the
+      image (smoother strokes, more compute).
+    g_norm: the generator's normalisation after each hidden layer, "layer"
+      (GroupNorm with one group: per example over H, W, C) or "none".
     d_width: discriminator channels at 14x14 (2 * d_width at 7x7).
     embed_dim: size of the generator's label embedding.
     d_feature_dim: size of the discriminator's feature vector phi(x), which the
@@ -55,6 +62,8 @@ class CGANConfig:
   z_dim: int = 64
   num_classes: int = 10
   g_width: int = 64
+  g_head_width: int = 0
+  g_norm: str = "layer"
   d_width: int = 64
   embed_dim: int = 32
   d_feature_dim: int = 256
@@ -64,6 +73,8 @@ class CGANConfig:
   conv_lowering: str = "auto"
 
   def __post_init__(self):
+    if self.g_norm not in G_NORMS:
+      raise ValueError(f"g_norm={self.g_norm!r}: choose one of {G_NORMS}")
     if self.conv_lowering not in CONV_LOWERINGS:
       raise ValueError(f"conv_lowering={self.conv_lowering!r}: choose one of {CONV_LOWERINGS}")
 
@@ -151,6 +162,12 @@ def _dt(cfg: CGANConfig) -> dict:
   return {"dtype": cfg.dtype, "param_dtype": cfg.dtype}
 
 
+def _g_norm(cfg: CGANConfig, name: str):
+  if cfg.g_norm == "none":
+    return lambda h: h
+  return nn.GroupNorm(num_groups=1, name=name, **_dt(cfg))
+
+
 def _conv(cfg: CGANConfig, features: int, kernel: int, stride: int, name: str) -> Conv:
   return Conv(features, (kernel, kernel), (stride, stride), lowering=cfg.conv_lowering, name=name,
               **_dt(cfg))
@@ -168,12 +185,17 @@ class Generator(nn.Module):
     h = jnp.concatenate([z.astype(cfg.dtype), emb], axis=-1)
     h = nn.Dense(s * s * 2 * cfg.g_width, name="fc", **_dt(cfg))(h)
     h = h.reshape(h.shape[0], s, s, 2 * cfg.g_width)
-    h = nn.relu(nn.GroupNorm(num_groups=1, name="norm0", **_dt(cfg))(h))
+    h = nn.relu(_g_norm(cfg, "norm0")(h))
     h = _conv(cfg, 4 * cfg.g_width, 3, 1, "up1")(h)
     h = depth_to_space(h, 2)
-    h = nn.relu(nn.GroupNorm(num_groups=1, name="norm1", **_dt(cfg))(h))
-    h = _conv(cfg, 4 * cfg.channels, 3, 1, "up2")(h)
-    return nn.sigmoid(depth_to_space(h, 2))
+    h = nn.relu(_g_norm(cfg, "norm1")(h))
+    if not cfg.g_head_width:
+      h = _conv(cfg, 4 * cfg.channels, 3, 1, "up2")(h)
+      return nn.sigmoid(depth_to_space(h, 2))
+    # Full-resolution head: sub-pixel up to g_head_width channels at S x S, then a 3x3 conv.
+    h = depth_to_space(_conv(cfg, 4 * cfg.g_head_width, 3, 1, "up2")(h), 2)
+    h = nn.relu(_g_norm(cfg, "norm2")(h))
+    return nn.sigmoid(_conv(cfg, cfg.channels, 3, 1, "head")(h))
 
 
 class Discriminator(nn.Module):
