@@ -109,3 +109,17 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
   assert "--lr_decay_begin needs" in _bad(shared_data, tmp_path, "--lr_decay_begin=10")
   assert "--d_learning_rate" in _bad(shared_data, tmp_path, "--d_learning_rate=0")
   assert "--cpu_devices" in _bad(shared_data, tmp_path, "--cpu_devices=-1")
+
+
+@pytest.mark.parametrize("name", ["cgan_mnist_quick.flags", "cgan_mnist.flags"])
+def test_shipped_flagfiles_run(tmp_path, shared_data, name):
+  """The README's configurations parse and train (2 steps) with the recipe they document."""
+  flagfile = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", name)
+  wd = tmp_path / "run"
+  proc = run_experiment("train_cgan.py", f"--flagfile={flagfile}",
+                        f"--mnist_dir={os.path.join(shared_data, 'mnist')}", f"--workdir={wd}",
+                        "--num_steps=2", "--eval_every=0", "--sample_every=0", "--progress=false")
+  assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 2
+  config = json.loads((wd / "config.json").read_text())
+  assert config["num_devices"] == 2  # --cpu_devices=2
+  assert config["config"]["loss"] == "hinge" and config["model"]["g_head_width"] == 16

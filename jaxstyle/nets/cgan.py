@@ -24,7 +24,6 @@ number of devices the batch is split over.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Sequence
 
 import flax.linen as nn
@@ -108,7 +107,7 @@ def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
   return total // 2, total - total // 2
 
 
-def _auto_matmul(in_features: int, features: int, strides: Sequence[int]) -> bool:
+def _auto_matmul(in_features: int, features: int) -> bool:
   """The "auto" rule: patches @ kernel for convs from few channels (an image) to many.
 
   Measured on XLA:CPU in the whole cGAN train step (BUILD_NOTES.md): the
@@ -116,7 +115,6 @@ def _auto_matmul(in_features: int, features: int, strides: Sequence[int]) -> boo
   kernel gradient of a 1-channel conv is slow); for the wider layers the
   gain seen in isolation did not survive in the full step, or reversed.
   """
-  del strides
   return in_features < 8 and features >= 16
 
 
@@ -141,9 +139,8 @@ class Conv(nn.Module):
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
     x = x.astype(self.dtype)
     padding = [_same_padding(x.shape[1], kh, self.strides[0]), _same_padding(x.shape[2], kw, self.strides[1])]
-    use_matmul = self.lowering == "matmul" or (self.lowering == "auto" and _auto_matmul(
-        x.shape[-1], self.features, self.strides))
-    if use_matmul:
+    auto = self.lowering == "auto" and _auto_matmul(x.shape[-1], self.features)
+    if self.lowering == "matmul" or auto:
       y = conv_as_matmul(x, kernel, self.strides, padding)
     else:
       y = lax.conv_general_dilated(x, kernel, self.strides, padding,
