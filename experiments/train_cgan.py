@@ -73,7 +73,7 @@ flags.DEFINE_enum("dtype", "float32", ["float32", "float64"], "Parameter and com
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many JAX devices (jax_num_cpu_devices) "
                      "for the data-parallel step; 0: the platform default (one, or what XLA_FLAGS "
-                     "says). On a 2-core CPU, 2 devices measured ~1.2x faster steps (BUILD_NOTES.md).")
+                     "says). On a 2-core CPU, 2 devices measured 1.35-1.6x faster steps (BUILD_NOTES.md).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-process runs.")
 flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-process run.")
 flags.DEFINE_integer("process_id", None, "This process's index in a multi-process run.")
