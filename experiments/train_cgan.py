@@ -107,11 +107,13 @@ def _validate(cfg: dict) -> None:
   for name in ("learning_rate", "d_learning_rate"):
     if cfg[name] is not None and not cfg[name] > 0:
       raise common.UsageError(f"--{name} must be positive, got {cfg[name]}")
+  if cfg["lr_decay_end"] < 0:
+    raise common.UsageError(f"--lr_decay_end must be >= 0 (0: no decay), got {cfg['lr_decay_end']}")
+  if cfg["lr_decay_begin"] and not cfg["lr_decay_end"]:
+    raise common.UsageError("--lr_decay_begin needs a positive --lr_decay_end")
   if cfg["lr_decay_end"] and not 0 <= cfg["lr_decay_begin"] < cfg["lr_decay_end"]:
     raise common.UsageError(f"--lr_decay_begin={cfg['lr_decay_begin']} must be in 0..--lr_decay_end-1 "
                             f"(--lr_decay_end={cfg['lr_decay_end']})")
-  if cfg["lr_decay_end"] < 0 or (cfg["lr_decay_begin"] and not cfg["lr_decay_end"]):
-    raise common.UsageError("--lr_decay_begin needs a positive --lr_decay_end")
   if cfg["g_head_width"] < 0:
     raise common.UsageError(f"--g_head_width must be >= 0, got {cfg['g_head_width']}")
   if cfg["cpu_devices"] < 0:

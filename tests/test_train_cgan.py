@@ -107,6 +107,7 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
   assert "--parallel" in _bad(shared_data, tmp_path, "--parallel=vmap")
   assert "--lr_decay_begin" in _bad(shared_data, tmp_path, "--lr_decay_begin=10", "--lr_decay_end=5")
   assert "--lr_decay_begin needs" in _bad(shared_data, tmp_path, "--lr_decay_begin=10")
+  assert "--lr_decay_end must be >= 0" in _bad(shared_data, tmp_path, "--lr_decay_end=-3")
   assert "--d_learning_rate" in _bad(shared_data, tmp_path, "--d_learning_rate=0")
   assert "--cpu_devices" in _bad(shared_data, tmp_path, "--cpu_devices=-1")
 
