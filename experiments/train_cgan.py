@@ -261,11 +261,11 @@ def main(argv):
   if not FLAGS["verbosity"].present:  # Orbax logs every save at INFO level
     logging.set_verbosity(logging.WARNING)
   names = ["workdir", "seed", "mnist_dir", "dataset", "batch_size", "learning_rate", "d_learning_rate",
-           "lr_decay_begin", "lr_decay_end", "adam_b1", "z_dim",
-           "g_width", "g_head_width", "g_norm", "d_width", "embed_dim", "d_feature_dim", "ema_decay", "num_steps", "loss", "parallel",
+           "lr_decay_begin", "lr_decay_end", "adam_b1", "z_dim", "g_width", "g_head_width", "g_norm",
+           "d_width", "embed_dim", "d_feature_dim", "ema_decay", "num_steps", "loss", "parallel",
            "checkpoint_every", "keep", "log_every", "eval_every", "eval_samples", "oracle",
-           "sample_every", "dtype", "progress", "cpu_devices", "coordinator_address", "num_processes", "process_id",
-           "debug_kill_at_step", "debug_kill_during_save"]
+           "sample_every", "dtype", "progress", "cpu_devices", "coordinator_address", "num_processes",
+           "process_id", "debug_kill_at_step", "debug_kill_during_save"]
   cfg = {n: FLAGS[n].value for n in names}
   summary = train_and_evaluate(cfg)
   import json  # pylint: disable=g-import-not-at-top

@@ -51,7 +51,7 @@ def test_conv_as_matmul_matches_numpy_and_xla_gradients(shape, kernel, stride):
   rng = np.random.default_rng(0)
   x = rng.normal(size=shape)
   w = rng.normal(size=(kernel, kernel, shape[-1], 6))
-  pads = [cgan._same_padding(shape[1], kernel, stride), cgan._same_padding(shape[2], kernel, stride)]
+  pads = jax.lax.padtype_to_pads(shape[1:3], (kernel, kernel), (stride, stride), "SAME")
   with jax.enable_x64(True):
     got = cgan.conv_as_matmul(jnp.asarray(x), jnp.asarray(w), (stride, stride), pads)
     np.testing.assert_allclose(np.asarray(got), _numpy_conv(x, w, stride, pads), rtol=1e-12, atol=1e-12)

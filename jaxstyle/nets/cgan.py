@@ -100,13 +100,6 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
   return jnp.dot(patches, kernel.reshape(kh * kw * ci, co)).reshape(b, oh, ow, co)
 
 
-def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
-  """XLA/Flax "SAME" padding of one spatial dimension."""
-  out = -(-size // s)
-  total = max((out - 1) * s + k - size, 0)
-  return total // 2, total - total // 2
-
-
 def _auto_matmul(in_features: int, features: int) -> bool:
   """The "auto" rule: patches @ kernel for convs from few channels (an image) to many.
 
@@ -138,7 +131,7 @@ class Conv(nn.Module):
                         (kh, kw, x.shape[-1], self.features), self.param_dtype)
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
     x = x.astype(self.dtype)
-    padding = [_same_padding(x.shape[1], kh, self.strides[0]), _same_padding(x.shape[2], kw, self.strides[1])]
+    padding = lax.padtype_to_pads(x.shape[1:3], (kh, kw), self.strides, "SAME")
     auto = self.lowering == "auto" and _auto_matmul(x.shape[-1], self.features)
     if self.lowering == "matmul" or auto:
       y = conv_as_matmul(x, kernel, self.strides, padding)
