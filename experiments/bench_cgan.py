@@ -2,6 +2,7 @@
 
   python experiments/benchmark.py cgan [--batch_size 64 --g_width 32 --d_width 32 --steps 30]
   python experiments/bench_cgan.py [same flags]
+  python experiments/benchmark.py cgan --g_head_width 16 --loss hinge   # the shipped configs' model
 
 jaxstyle runs in two setups, one device (``--parallel=jit``) and the batch
 split over ``--cpu_devices`` CPU devices with shard_map (what train_cgan.py's
@@ -10,8 +11,9 @@ ratio compares the fastest setup of each, so neither side is handicapped by
 a threading choice.
 
 Both sides train the same architecture (jaxstyle.nets.cgan: label-embedding
-generator with sub-pixel upsampling and GroupNorm, projection discriminator)
-with the same alternating non-saturating update (D step on real + detached
+generator with sub-pixel upsampling, optional full-resolution head and
+GroupNorm, projection discriminator) with the same alternating update under
+``--loss`` (non-saturating by default, or hinge) (D step on real + detached
 fake, then G step against the updated D; the generator runs forward once),
 Adam(beta1=0.5), on the same random batch. PyTorch runs only if importable.
 Prints JSON with steps/s of each and the ratio jax/torch.
