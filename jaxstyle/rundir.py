@@ -12,17 +12,17 @@ Pure helpers; nothing here reads flags or the environment.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
 import os
 import platform
 import sys
-import uuid
-from typing import IO, Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+from jaxstyle.errors import ConfigError
+from jaxstyle.fileio import atomic_open, atomic_write_text, file_sha256  # noqa: F401  (re-exported)
 
 
 def versions() -> dict[str, str]:
@@ -52,48 +52,6 @@ def _jsonable(value: Any) -> Any:
   if isinstance(value, (str, int, float, bool)) or value is None:
     return value
   return str(value)
-
-
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
-  """Opens a temporary file beside ``path``; on success it is fsynced and renamed over ``path``.
-
-  If the ``with`` body raises, the temporary file is removed and ``path`` is
-  untouched, so a half-written file never replaces a good one. The temporary
-  name is hidden (``.<name>.<random>.tmp``) and created with mode 0666 & umask.
-  Missing parent directories are created.
-  """
-  directory, name = os.path.split(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-  try:
-    with os.fdopen(fd, mode) as f:
-      yield f
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    try:
-      os.remove(tmp)
-    except OSError:
-      pass
-    raise
-
-
-def file_sha256(path: str, block: int = 1 << 20) -> str:
-  """Hex SHA-256 of a file's bytes, read in ``block``-sized chunks."""
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(block):
-      h.update(chunk)
-  return h.hexdigest()
-
-
-def atomic_write_text(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` atomically (see ``atomic_open``)."""
-  with atomic_open(path, "w") as f:
-    f.write(text)
 
 
 class RunDir:
@@ -137,6 +95,30 @@ class RunDir:
     record.update(_jsonable(extra))
     atomic_write_text(self.config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
+
+  def check_resume(self, config_cls: type, config: Any) -> None:
+    """Refuses to resume a run whose ``resume=True`` settings differ from ``config``.
+
+    Compares ``config.json``'s ``"config"`` (if the file exists) with ``config``
+    via ``jaxstyle.config.resume_mismatch``.
+
+    Raises:
+      ConfigError: naming the first differing setting, or a damaged config.json.
+    """
+    from jaxstyle import config as cfglib  # local: keeps this module free of config imports at load
+
+    if not os.path.exists(self.config_path):
+      return
+    try:
+      with open(self.config_path) as f:
+        old = json.load(f).get("config", {})
+    except (OSError, ValueError, AttributeError) as e:
+      raise ConfigError(f"{self.config_path} is damaged ({e}); restore it, or use a fresh "
+                        "--workdir") from None
+    mismatch = cfglib.resume_mismatch(config_cls, old, config)
+    if mismatch:
+      raise ConfigError(f"--workdir {self.path} holds a run with {mismatch}; use a fresh --workdir "
+                        "or the same settings to resume")
 
   def log_metrics(self, step: int, metrics: Mapping[str, Any]) -> dict:
     """Appends one line ``{"step": step, **metrics}`` to metrics.jsonl."""

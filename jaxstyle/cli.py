@@ -1,0 +1,264 @@
+"""The one command-line style of jaxstyle: absl flags, subcommands, one-line errors.
+
+Every command (``experiments/*.py``, ``python -m jaxstyle.vgg``) is a thin absl
+main built from these pieces. This is the only module of the package that
+touches flags; library functions never read them.
+
+* ``define_config_flags(Config)`` defines one flag per ``jaxstyle.config``
+  setting of a config dataclass (help, default and choices from the field);
+  ``config_from_flags(Config)`` builds and validates the config from them.
+* ``run(main)``: ``absl.app.run`` where user errors (``JaxstyleError``, flag
+  errors, stray positional arguments) print one ``error: …`` line and exit 2,
+  Ctrl-C exits 130, and ``--help`` exits 0.
+* ``run_subcommands({name: Subcommand(...)}, doc)``: ``prog NAME [flags]``;
+  only the chosen subcommand's flags are defined, so each has its own
+  ``--help`` and refuses the flags of the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any, Callable, Mapping, Sequence
+
+from absl import app
+from absl import flags
+
+from jaxstyle import config as cfglib
+from jaxstyle.errors import ConfigError, JaxstyleError
+
+FLAGS = flags.FLAGS
+
+_HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "h", "?")
+
+
+class UsageError(JaxstyleError):
+  """A bad command line."""
+
+
+def fail(message: str, code: int = 2):
+  """Prints ``error: message`` as one line on stderr and exits with ``code``."""
+  message = " ".join(str(message).split())
+  sys.stderr.write(f"error: {message}\n")
+  sys.stderr.flush()
+  sys.exit(code)
+
+
+# ----------------------------------------------------------------------------- common flags
+
+
+def define_workdir(default: str | None = None, required: bool = True, resumes: bool = True):
+  help_text = "Run directory: config.json, metrics.jsonl, checkpoints/, samples/ go here."
+  if resumes:
+    help_text += " Rerunning with the same workdir resumes from its latest checkpoint."
+  flags.DEFINE_string("workdir", default, help_text)
+  if required and default is None:
+    flags.mark_flag_as_required("workdir")
+
+
+def define_seed(default: int = 0):
+  flags.DEFINE_integer("seed", default, "Seed of every random draw (init, data order, noise). "
+                       "Same seed and device count give identical numbers.")
+
+
+def define_vgg_weights():
+  flags.DEFINE_string("vgg_weights", None, "VGG-19 weights: a jaxstyle .npz (or a torchvision .pth / "
+                      "Keras .h5, converted on load). Default: $JAXSTYLE_VGG19, else "
+                      "~/.cache/jaxstyle/vgg19.npz (`python -m jaxstyle.vgg download` puts it there). "
+                      "Partial files work for layers up to their deepest conv.")
+
+
+def define_mnist_dir():
+  flags.DEFINE_string("mnist_dir", None, "Directory with MNIST IDX files (train-images-idx3-ubyte"
+                      "[.gz], train-labels-idx1-ubyte[.gz], t10k-...). If unset, MNIST comes from TFDS.")
+
+
+# ----------------------------------------------------------------------------- config flags
+
+
+def _flag_text(s: cfglib.Setting, value: Any) -> Any:
+  """A setting's value as the default of its absl flag."""
+  if value is None:
+    return None
+  if s.format is not None:
+    return s.format(value)
+  if s.element_type is not None:
+    return [str(v) for v in value]
+  return value
+
+
+def define_config_flags(cls: type, *, defaults: Mapping[str, Any] | None = None,
+                        exclude: Sequence[str] = (), prefix: str = "") -> list[str]:
+  """Defines one absl flag per flag-enabled setting of config class ``cls``.
+
+  Args:
+    cls: a dataclass whose fields use ``jaxstyle.config.setting``.
+    defaults: field name → default overriding the field's own (e.g. a
+      command whose first-time result needs other defaults than the library's).
+    exclude: field names that get no flag (they keep their defaults).
+    prefix: flag name prefix (``--{prefix}{field}``).
+
+  Returns:
+    The names of the flags defined. A flag that already exists (e.g. ``seed``
+    from ``define_seed``) is not redefined; ``config_from_flags`` reads it.
+  """
+  defaults = dict(defaults or {})
+  unknown = set(defaults) - {s.name for s in cfglib.settings(cls)}
+  if unknown:
+    raise ValueError(f"defaults for unknown settings: {sorted(unknown)}")
+  names = []
+  for s in cfglib.settings(cls):
+    if not s.flag or s.name in exclude:
+      continue
+    name = prefix + s.name
+    if name in FLAGS:
+      continue
+    default = _flag_text(s, defaults.get(s.name, s.default))
+    base = s.base_type
+    if s.parse is not None:
+      flags.DEFINE_string(name, default, s.help)
+    elif base is bool:
+      flags.DEFINE_boolean(name, default, s.help)
+    elif base is int:
+      flags.DEFINE_integer(name, default, s.help)
+    elif base is float:
+      flags.DEFINE_float(name, default, s.help)
+    elif base is str and s.choices is not None:
+      flags.DEFINE_enum(name, default, [str(c) for c in s.choices], s.help)
+    elif base is str:
+      flags.DEFINE_string(name, default, s.help)
+    elif s.element_type in (str, int, float):
+      flags.DEFINE_list(name, default, s.help)
+    else:
+      raise TypeError(f"setting {cls.__name__}.{s.name} of type {s.type} needs parse= and format=")
+    names.append(name)
+  return names
+
+
+def _from_flag(s: cfglib.Setting, flag_name: str, raw: Any) -> Any:
+  if raw is None:
+    return None
+  shown = ",".join(raw) if isinstance(raw, list) else raw
+  try:
+    if s.parse is not None:
+      return s.parse(raw)
+    if s.element_type is not None:
+      return tuple(s.element_type(v) for v in raw)
+    return raw
+  except ConfigError as e:
+    raise UsageError(f"--{flag_name}={shown}: {getattr(e, 'problem', e)}") from None
+  except (TypeError, ValueError) as e:
+    raise UsageError(f"--{flag_name}={shown}: cannot read it ({e}); see --help") from None
+
+
+def config_from_flags(cls: type, *, prefix: str = "", **overrides: Any) -> Any:
+  """Builds ``cls`` from the parsed flags (and ``overrides``) and validates it.
+
+  Settings without a flag keep their defaults. A ``ConfigError`` becomes a
+  ``UsageError`` naming the flag (``--name=value: problem``).
+  """
+  values = {}
+  for s in cfglib.settings(cls):
+    name = prefix + s.name
+    if s.name in overrides or not s.flag or name not in FLAGS:
+      continue
+    values[s.name] = _from_flag(s, name, FLAGS[name].value)
+  values.update(overrides)
+  try:
+    return cfglib.validate(cls(**values))
+  except ConfigError as e:
+    field = getattr(e, "setting", None)
+    if field is not None and (prefix + field) in FLAGS:
+      raise UsageError(f"--{prefix}{field}={_show(e.value)}: {e.problem}") from None
+    raise
+
+
+def _show(value: Any) -> str:
+  if isinstance(value, tuple):
+    return ",".join(map(str, value))
+  return str(value)
+
+
+def flag_given(name: str) -> bool:
+  """Whether ``--name`` was given on the command line or in a flagfile."""
+  return name in FLAGS and FLAGS[name].present > 0
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _register_key_flags():
+  """Shows every non-absl flag in the main module's ``--help`` (not only ``--helpfull``)."""
+  main_module = sys.argv[0]
+  for module, module_flags in FLAGS.flags_by_module_dict().items():
+    if module.startswith("absl.") or module == main_module:
+      continue
+    for flag in module_flags:
+      FLAGS.register_key_flag_for_module(main_module, flag)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0] if str(e) else "bad command line (see --help)")
+  except SystemExit as e:
+    asked = any(a.lstrip("-").split("=")[0] in _HELP_FLAGS for a in argv[1:] if a.startswith("-"))
+    if asked and e.code == 1:  # absl's help flags exit 1; asking for help is not an error
+      sys.exit(0)
+    raise
+
+
+def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
+  """``absl.app.run(main)`` with one-line user errors (exit 2) and ``--help`` exiting 0."""
+
+  def wrapped(args):
+    if len(args) > 1:
+      fail(f"unexpected positional arguments: {' '.join(args[1:])} (see --help)")
+    try:
+      main(args)
+    except JaxstyleError as e:
+      fail(str(e))
+    except KeyboardInterrupt:
+      fail("interrupted", 130)
+    return 0
+
+  _register_key_flags()
+  app.run(wrapped, argv=argv, flags_parser=_parse_flags)
+
+
+@dataclasses.dataclass(frozen=True)
+class Subcommand:
+  """One subcommand: a one-line ``help``, ``define()`` for its flags, ``main(argv)``."""
+  help: str
+  define: Callable[[], None]
+  main: Callable[[list[str]], Any]
+
+
+def run_subcommands(commands: Mapping[str, Subcommand], doc: str | None = None,
+                    argv: list[str] | None = None) -> None:
+  """Runs ``prog NAME [flags]``: defines only ``commands[NAME]``'s flags, then ``run``s its main.
+
+  ``prog``, ``prog --help`` and ``prog help`` list the subcommands (exit 2, 0, 0);
+  an unknown NAME is one error line and exit 2.
+  """
+  argv = list(sys.argv if argv is None else argv)
+  prog = argv[0]
+  listing = "\n".join(f"  {name:<12} {cmd.help}" for name, cmd in commands.items())
+  if len(argv) < 2 or argv[1].lstrip("-") in _HELP_FLAGS + ("help",):
+    text = (doc or "").rstrip() + f"\n\ncommands:\n{listing}\n\n'{prog} COMMAND --help' shows a command's flags.\n"
+    if len(argv) < 2:
+      sys.stderr.write(text)
+      fail(f"choose a command: {', '.join(commands)}")
+    sys.stdout.write(text)
+    sys.exit(0)
+  name = argv[1]
+  if name not in commands:
+    fail(f"unknown command {name!r}; choose one of {', '.join(commands)} (see --help)")
+  cmd = commands[name]
+  cmd.define()
+  main_module = sys.modules.get("__main__")
+  if main_module is not None:  # absl's --help prints the main module's docstring
+    main_module.__doc__ = f"{prog} {name}: {cmd.help}\n\nUSAGE: {prog} {name} [flags]\n"
+  sys.argv = [prog] + argv[2:]
+  run(cmd.main, argv=[prog] + argv[2:])
