@@ -1,107 +1,28 @@
-"""Tests for jaxstyle.vgg: parity with an independent PyTorch VGG-19, pooling,
-real partial weights, weight files (npz/pth/h5), path resolution, CLI, safety."""
+"""Tests for jaxstyle.vgg weight files: the safe .pth reader (and refusal of
+malicious pickles), torchvision/Keras conversion, the .npz format, path
+resolution and the download."""
 
 import collections
 import hashlib
 import os
 import pathlib
 import pickle
-import subprocess
-import sys
 import zipfile
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from peers import vgg as peer_vgg
 
 from jaxstyle import vgg
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELU_TAPS = [t for t in vgg.TAPS if t.startswith("relu")]
-
-# ----------------------------------------------------------------------------
-# An independent PyTorch VGG-19 trunk with torchvision's `features` indices.
-
-_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-        512, 512, 512, 512, "M"]
-
-
-def _torch_vgg19_features(seed, dtype=torch.float64):
-  torch.manual_seed(seed)
-  layers, cin = [], 3
-  for v in _CFG:
-    if v == "M":
-      layers.append(torch.nn.MaxPool2d(kernel_size=2, stride=2))
-    else:
-      conv = torch.nn.Conv2d(cin, v, kernel_size=3, padding=1)
-      torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-      torch.nn.init.uniform_(conv.bias, -0.1, 0.1)
-      layers += [conv, torch.nn.ReLU(inplace=False)]
-      cin = v
-  return torch.nn.Sequential(*layers).to(dtype).eval()
-
-
-def _torch_relu_outputs(features, x_nchw):
-  """{relu tap name: NHWC numpy} from running the torch Sequential."""
-  relu_names = iter(RELU_TAPS)
-  out = {}
-  with torch.no_grad():
-    for module in features:
-      x_nchw = module(x_nchw)
-      if isinstance(module, torch.nn.ReLU):
-        out[next(relu_names)] = x_nchw.permute(0, 2, 3, 1).numpy()
-  return out
 
 
 @pytest.fixture(scope="module")
 def torch_vgg_file(tmp_path_factory):
   """A full random VGG-19 saved as torchvision would (with a classifier entry)."""
-  features = _torch_vgg19_features(seed=0)
-  state = collections.OrderedDict(
-      (f"features.{k}", v.float()) for k, v in features.state_dict().items())
-  state["classifier.0.weight"] = torch.zeros(4, 7)  # ignored by the converter
   path = tmp_path_factory.mktemp("pth") / "vgg19.pth"
-  torch.save(state, path)
-  return features, str(path)
-
-
-def _rel_err(a, b):
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
-def _images(shape, seed=0):
-  return np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32)
-
-
-@pytest.mark.parametrize("convention", ["torch", "caffe"])
-def test_parity_with_independent_torch_vgg19(torch_vgg_file, convention):
-  features, path = torch_vgg_file
-  weights = vgg.load_pth(path, preprocessing=convention)
-  assert weights.preprocessing == convention and weights.layers == vgg.CONV_LAYERS
-  images = _images((2, 37, 52, 3))  # non-square, odd: exercises the floor pooling
-  rgb = torch.from_numpy(images.astype(np.float64)).permute(0, 3, 1, 2)
-  if convention == "torch":
-    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
-    x = (rgb - mean) / std
-  else:
-    mean_bgr = torch.tensor([103.939, 116.779, 123.68], dtype=torch.float64).view(1, 3, 1, 1)
-    x = rgb.flip(1) * 255.0 - mean_bgr
-  expected = _torch_relu_outputs(features, x)
-  got = jax.jit(lambda w, x: vgg.extract(w, x, RELU_TAPS))(weights, jnp.asarray(images))
-  assert set(got) == set(RELU_TAPS)
-  errors = {}
-  for tap in RELU_TAPS:
-    assert got[tap].shape == expected[tap].shape, tap
-    assert got[tap].dtype == jnp.float32
-    errors[tap] = _rel_err(got[tap], expected[tap])
-    assert errors[tap] < 1e-5, (tap, errors[tap])
-  print(f"{convention}: max relative error {max(errors.values()):.2e} at {max(errors, key=errors.get)}")
-  assert expected["relu5_4"].shape == (2, 2, 3, 512)  # 37x52 -> 18x26 -> 9x13 -> 4x6 -> 2x3
+  return peer_vgg.save_torchvision_pth(str(path), seed=0), str(path)
 
 
 def test_pth_readers_agree_without_torch(tmp_path):
@@ -178,89 +99,6 @@ def test_malicious_pickle_is_refused(tmp_path, use_torch, container):
     with pytest.raises(vgg.WeightsError, match=r"refused to load.*references posix\.system"):
       load()
   assert not marker.exists()
-
-
-# ----------------------------------------------------------------------------
-# Pooling.
-
-
-def test_reshape_max_pool_matches_flax_and_has_deterministic_grad():
-  x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 7, 9, 5)).astype(np.float32))
-  ours = vgg.max_pool_2x2(x)
-  ref = nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
-  assert ours.shape == (2, 3, 4, 5)  # odd sizes drop the last row/column
-  np.testing.assert_array_equal(ours, ref)
-  np.testing.assert_array_equal(ours, vgg.max_pool_2x2(x[:, :6, :8]))
-  w = jnp.asarray(np.random.default_rng(2).normal(size=ours.shape).astype(np.float32))
-  grad = jax.jit(jax.grad(lambda v: jnp.sum(vgg.max_pool_2x2(v) * w)))
-  g1, g2 = grad(x), grad(x)
-  np.testing.assert_array_equal(g1, g2)
-  g_ref = jax.grad(lambda v: jnp.sum(nn.max_pool(v, (2, 2), strides=(2, 2), padding="VALID") * w))(x)
-  np.testing.assert_array_equal(g1, g_ref)  # no ties in random data: same gradient
-  assert np.all(np.asarray(g1)[:, 6, :, :] == 0) and np.all(np.asarray(g1)[:, :, 8, :] == 0)
-  avg = vgg.avg_pool_2x2(x)
-  np.testing.assert_allclose(avg, nn.avg_pool(x, (2, 2), strides=(2, 2), padding="VALID"),
-                             rtol=1e-6, atol=1e-6)
-
-
-def test_vgg_input_gradient_is_bit_identical(vgg_partial):
-  images = jnp.asarray(_images((1, 33, 30, 3), seed=3))
-  f = vgg.feature_fn(vgg_partial, ["relu3_1"])
-  grad = jax.jit(jax.grad(lambda x: jnp.sum(f(x)["relu3_1"] ** 2)))
-  g1, g2 = np.asarray(grad(images)), np.asarray(grad(images))
-  assert np.all(np.isfinite(g1)) and np.any(g1 != 0)
-  np.testing.assert_array_equal(g1, g2)
-
-
-# ----------------------------------------------------------------------------
-# Real partial weights.
-
-
-def test_real_partial_weights(vgg_partial, vgg_partial_path):
-  assert vgg_partial.preprocessing == "caffe"
-  assert vgg_partial.layers == vgg.CONV_LAYERS[:8] and vgg_partial.deepest_layer == "relu3_4"
-  images = jnp.asarray(_images((2, 45, 38, 3), seed=4))
-  feats = vgg.extract(vgg_partial, images, ["relu1_1", "relu2_1", "relu3_1", "relu3_4", "pool3"])
-  assert feats["relu3_1"].shape == (2, 11, 9, 256) and feats["pool3"].shape == (2, 5, 4, 256)
-  for name, f in feats.items():
-    assert np.all(np.isfinite(f)) and float(jnp.max(f)) > 0, name
-  # Features only depend on the layers computed: a shallower request gives the same numbers.
-  np.testing.assert_array_equal(vgg.extract(vgg_partial, images, ["relu2_1"])["relu2_1"],
-                                feats["relu2_1"])
-  for too_deep in (["relu4_1"], ["relu1_1", "relu4_1"], ["conv5_1"], ["pool4"]):
-    with pytest.raises(vgg.WeightsError, match=r"deepest available layer: relu3_4") as info:
-      vgg.extract(vgg_partial, images, too_deep)
-    assert vgg_partial_path in str(info.value) and "relu1_1" not in str(info.value).split("need")[0]
-  with pytest.raises(vgg.WeightsError, match="unknown VGG-19 layer 'relu6_1'"):
-    vgg.feature_fn(vgg_partial, ["relu6_1"])
-  np.testing.assert_array_equal(vgg.extract(vgg_partial, images, "relu2_1")["relu2_1"],
-                                feats["relu2_1"])  # a single name is one layer, not characters
-  with pytest.raises(ValueError, match="too small for pool3"):
-    vgg.extract(vgg_partial, images[:, :7, :7], ["pool3"])
-
-
-def test_weights_are_a_pytree_for_jit(vgg_partial):
-  images = jnp.asarray(_images((1, 20, 24, 3), seed=6))
-  layers = ("relu1_2", "relu2_1")
-  as_arg = jax.jit(lambda w, x: vgg.extract(w, x, layers))(vgg_partial, images)
-  closed = vgg.feature_fn(vgg_partial, layers)(images)
-  for name in layers:
-    assert _rel_err(as_arg[name], closed[name]) < 1e-6  # jit vs eager: rounding only
-  leaves, treedef = jax.tree.flatten(vgg_partial)
-  assert len(leaves) == 16
-  back = jax.tree.unflatten(treedef, leaves)
-  assert back.preprocessing == "caffe" and back.layers == vgg_partial.layers
-
-
-def test_bf16_features_close_to_f32(vgg_partial):
-  images = jnp.asarray(_images((1, 40, 40, 3), seed=5))
-  layers = ["relu1_1", "relu2_1", "relu3_1"]
-  f32 = jax.jit(vgg.feature_fn(vgg_partial, layers))(images)
-  bf16 = jax.jit(vgg.feature_fn(vgg_partial, layers, dtype=jnp.bfloat16))(images)
-  for name in layers:
-    assert bf16[name].dtype == jnp.bfloat16
-    err = _rel_err(np.asarray(bf16[name], np.float32), f32[name])
-    assert 1e-5 < err < 3e-2, (name, err)  # really computed in bf16, and still close
 
 
 # ----------------------------------------------------------------------------
@@ -400,46 +238,3 @@ def test_download_verifies_converts_and_caches(tmp_path, torch_vgg_file):
   assert calls == []  # cached: nothing fetched
   with pytest.raises(vgg.WeightsError, match="no SHA-256 prefix"):
     vgg.download((tmp_path / "vgg19.pth").as_uri(), str(tmp_path / "x.npz"), progress=False)
-
-
-def _cli(*args):
-  env = dict(os.environ)
-  env.pop("XLA_FLAGS", None)
-  return subprocess.run([sys.executable, "-m", "jaxstyle.vgg", *map(str, args)], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
-
-
-def test_cli_convert_info_and_usage_errors(tmp_path, torch_vgg_file):
-  _, pth = torch_vgg_file
-  dst = tmp_path / "out.npz"
-  proc = _cli("convert", pth, dst, "--preprocessing", "caffe")
-  assert proc.returncode == 0, proc.stderr
-  w = vgg.load_weights(str(dst))
-  assert w.preprocessing == "caffe" and w.layers == vgg.CONV_LAYERS
-  np.testing.assert_array_equal(w.params["conv1_1"]["kernel"], vgg.load_pth(pth).params["conv1_1"]["kernel"])
-  proc = _cli("info", dst)
-  assert proc.returncode == 0, proc.stderr
-  assert "preprocessing: caffe" in proc.stdout and "16 of 16" in proc.stdout
-  assert "conv5_4: kernel (3, 3, 512, 512) HWIO" in proc.stdout
-  proc = _cli("convert", pth)  # bad usage, end to end: one line, exit 2
-  assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "required: dst" in proc.stderr
-  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-
-
-def test_cli_usage_errors_in_process(tmp_path, capsys, torch_vgg_file):
-  _, pth = torch_vgg_file
-  for args, pattern in ((("convert", pth, tmp_path / "o.npz", "--preprocessing", "tf"),
-                         "invalid choice: 'tf'"),
-                        (("frobnicate",), "invalid choice"),
-                        ((), "required: command"),
-                        (("convert", pth, tmp_path / "o.txt"), "must be a .npz"),
-                        (("info", tmp_path / "missing.pth"), "missing.pth: no such file")):
-    try:
-      code = vgg.main([str(a) for a in args])
-    except SystemExit as e:
-      code = e.code
-    err = capsys.readouterr().err
-    assert code == 2, (args, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and pattern in lines[0], err
-  assert not (tmp_path / "o.npz").exists() and not (tmp_path / "o.txt").exists()

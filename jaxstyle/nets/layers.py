@@ -1,0 +1,117 @@
+"""Generic building blocks shared by the networks (NHWC).
+
+* ``max_pool_2x2`` / ``avg_pool_2x2``: 2×2 stride-2 pooling as reshape +
+  max/mean. The max pool's gradient is deterministic on every backend (XLA's
+  select-and-scatter is not, on GPU), and its forward pass equals
+  ``flax.linen.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")``. On exact
+  ties inside a window the gradient is split evenly between the tied inputs
+  (``flax.linen.max_pool``'s picks one).
+* Odd sizes use the floor convention (Keras "valid", torchvision
+  ``ceil_mode=False``): the last row/column of an odd-sized map is dropped, so
+  ``[B, H, W, C] -> [B, H // 2, W // 2, C]``. Maps smaller than 2×2 give an
+  empty spatial size; callers that need a check raise their own error.
+* ``depth_to_space(x, r)``: pixel shuffle ``[B, H, W, r*r*C] -> [B, H*r, W*r, C]``.
+* ``conv_as_matmul``: a 2-D convolution as patches @ kernel (equal to XLA's up
+  to float summation order); ``Conv``: ``nn.Conv`` with "SAME" padding (same
+  parameter names, shapes and initialisers) computed by either lowering
+  (``CONV_LOWERINGS``: "xla", "matmul", or "auto", the rule in ``_auto_matmul``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+CONV_LOWERINGS = ("auto", "xla", "matmul")
+
+
+def _crop_even(x: jax.Array) -> jax.Array:
+  h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
+  return x[:, :h, :w, :]
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """2×2 stride-2 max pool of NHWC ``x`` as reshape + max (floor for odd sizes)."""
+  x = _crop_even(x)
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def avg_pool_2x2(x: jax.Array) -> jax.Array:
+  """2×2 stride-2 average pool of NHWC ``x`` as reshape + mean (floor for odd sizes)."""
+  x = _crop_even(x)
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+                   padding: Sequence[tuple[int, int]]) -> jax.Array:
+  """2-D convolution (NHWC input, HWIO kernel, explicit padding) as patches @ kernel.
+
+  Equals ``lax.conv_general_dilated(x, kernel, strides, padding, ("NHWC", "HWIO", "NHWC"))``
+  up to float summation order. The patches [B, OH, OW, KH*KW*C] are the
+  kernel's KH*KW strided views of the padded input, concatenated along
+  channels in (row, column) order, which is the kernel's own HWIO order.
+  """
+  kh, kw, ci, co = kernel.shape
+  sh, sw = strides
+  x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  b, h, w, c = x.shape
+  if c != ci:
+    raise ValueError(f"input has {c} channels, kernel expects {ci}")
+  oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+  views = [lax.slice(x, (0, i, j, 0), (b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c), (1, sh, sw, 1))
+           for i in range(kh) for j in range(kw)]
+  patches = jnp.concatenate(views, axis=-1).reshape(b * oh * ow, kh * kw * ci)
+  return jnp.dot(patches, kernel.reshape(kh * kw * ci, co)).reshape(b, oh, ow, co)
+
+
+def _auto_matmul(in_features: int, features: int) -> bool:
+  """The "auto" rule: patches @ kernel for convs from few channels (an image) to many.
+
+  Chosen by measurement on XLA:CPU in the whole cGAN train step (BUILD_NOTES.md):
+  XLA's kernel gradient of a conv from 1 channel is slow; for wider layers
+  the matmul did not pay off in the full step.
+  """
+  return in_features < 8 and features >= 16
+
+
+class Conv(nn.Module):
+  """``nn.Conv`` with "SAME" padding (same parameter names, shapes and initialisers), lowered by choice.
+
+  ``lowering``: "xla" (``lax.conv_general_dilated``), "matmul" (``conv_as_matmul``)
+  or "auto" (``_auto_matmul`` picks per layer shape).
+  """
+  features: int
+  kernel_size: tuple[int, int]
+  strides: tuple[int, int] = (1, 1)
+  lowering: str = "auto"
+  dtype: str = "float32"
+  param_dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kh, kw = self.kernel_size
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (kh, kw, x.shape[-1], self.features), self.param_dtype)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+    x = x.astype(self.dtype)
+    padding = lax.padtype_to_pads(x.shape[1:3], (kh, kw), self.strides, "SAME")
+    auto = self.lowering == "auto" and _auto_matmul(x.shape[-1], self.features)
+    if self.lowering == "matmul" or auto:
+      y = conv_as_matmul(x, kernel, self.strides, padding)
+    else:
+      y = lax.conv_general_dilated(x, kernel, self.strides, padding,
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
+
+
+def depth_to_space(x: jax.Array, r: int) -> jax.Array:
+  """Pixel shuffle: [B, H, W, r*r*C] -> [B, H*r, W*r, C]; channel (i*r + j)*C + c goes to (r*h+i, r*w+j, c)."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h, w, r, r, c // (r * r))
+  return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h * r, w * r, c // (r * r))
