@@ -11,7 +11,10 @@ different --seed values) start from different noise and differ. --out_dir gets
 and is also the run directory unless --workdir is given: config.json and
 metrics.jsonl (the losses of every step, with a ``sample`` column). Image files
 are written atomically, all at the end; a failed run exits with status 2 and
-one ``error:`` line.
+one ``error:`` line. The optimisation flags are the fields of
+``jaxstyle.optimize.StylizeConfig`` without the content-only ones (``--lr`` is
+its ``learning_rate``); the config is ``StylizeConfig`` with ``SYNTHESIS``
+applied (no content loss, noise init).
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from __future__ import annotations
 import os
 import re
 
-import common
+import cli
 import gatys_common
-from absl import flags
-
-FLAGS = flags.FLAGS
+from cli import FLAGS, flags
 
 gatys_common.define_style_flags()
 flags.DEFINE_integer("n", 4, "Number of images to generate.")
@@ -31,31 +32,29 @@ flags.DEFINE_string("size", "256", "Output size: N (square) or HxW, e.g. 192x320
 flags.DEFINE_string("out_dir", None, "Directory for the generated images (created).")
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl). Default: "
                     "--out_dir. A rerun into the same directory starts over.")
-gatys_common.define_optimization_flags(content=False, steps=300, lr=0.05, gamma=0.0)
-flags.adopt_module_key_flags(gatys_common)
-flags.adopt_module_key_flags(common)
+gatys_common.define_optimization_flags(content=False)
 
 
 def parse_size(value: str) -> tuple[int, int]:
   m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", value or "")
   if not m:
-    raise common.UsageError(f"--size={value!r}: use N or HxW, e.g. 256 or 192x320")
+    raise cli.UsageError(f"--size={value!r}: use N or HxW, e.g. 256 or 192x320")
   h = int(m.group(1))
   w = int(m.group(2)) if m.group(2) else h
   if min(h, w) < 16:
-    raise common.UsageError(f"--size={value}: each side must be >= 16 pixels")
+    raise cli.UsageError(f"--size={value}: each side must be >= 16 pixels")
   return h, w
 
 
 def main(argv):
   del argv
   if not FLAGS.out_dir:
-    raise common.UsageError("--out_dir is required (where the generated images go)")
+    raise cli.UsageError("--out_dir is required (where the generated images go)")
   if FLAGS.n < 1:
-    raise common.UsageError(f"--n={FLAGS.n} must be >= 1")
+    raise cli.UsageError(f"--n={FLAGS.n} must be >= 1")
   hw = parse_size(FLAGS.size)
   styles_p = gatys_common.style_paths()
-  blend = gatys_common.parse_style_weights(len(styles_p))
+  style_weights = gatys_common.parse_style_weights(len(styles_p))
   config = gatys_common.build_config(content=False)
 
   import jax
@@ -64,16 +63,16 @@ def main(argv):
   from jaxstyle import images, optimize, rundir, vgg
 
   weights = vgg.load_weights(FLAGS.vgg_weights)
-  config.validate(weights, need_content=False)
+  weights.check_layers(config.layers())  # fail before loading any image
   styles = [images.load_image(p) for p in styles_p]
 
   run = rundir.RunDir(FLAGS.workdir or FLAGS.out_dir)
   run.truncate_metrics(-1)
-  run.write_config(config.to_dict(), vgg=gatys_common.vgg_record(weights),
-                   inputs={"styles": [os.path.abspath(p) for p in styles_p],
-                           "style_weights": blend},
-                   out_dir=os.path.abspath(FLAGS.out_dir), n=FLAGS.n, size=list(hw),
-                   seed=FLAGS.seed, sample_keys="fold_in(PRNGKey(seed), i)")
+  gatys_common.write_config(run, config, weights,
+                            inputs={"styles": [os.path.abspath(p) for p in styles_p],
+                                    "style_weights": style_weights},
+                            out_dir=os.path.abspath(FLAGS.out_dir), n=FLAGS.n, size=list(hw),
+                            seed=FLAGS.seed, sample_keys="fold_in(PRNGKey(seed), i)")
   key = jax.random.PRNGKey(FLAGS.seed)
   outputs = []
   for i in range(FLAGS.n):
@@ -83,8 +82,8 @@ def main(argv):
     def callback(row, i=i, progress=progress):
       progress({**row, "step": i * config.steps + row["step"]})
     try:
-      result = optimize.synthesize(weights, styles, hw, jax.random.fold_in(key, i), blend,
-                                   config, callback=callback)
+      result = optimize.synthesize(weights, styles, hw, jax.random.fold_in(key, i),
+                                   style_weights, config, callback=callback)
     finally:
       progress.close()
     outputs.append(result.image)
@@ -98,4 +97,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

@@ -8,24 +8,24 @@
       --preserve_color luminance --num_scales 3 --out O.png
   python experiments/stylize.py --flagfile experiments/configs/stylize_quick.flags --out O.png
 
-Writes the run directory (--workdir; default: next to --out, named
-``<out without extension>_run``): config.json (every setting, the VGG weight
-family, preprocessing and source path, versions), metrics.jsonl (the losses of
-every step), result.png and side_by_side.png (content | style(s) | result).
---out is written last, atomically: a failed run (bad input, non-finite loss)
-exits with status 2 and one ``error:`` line and leaves no result image.
-A rerun into the same workdir starts over (metrics.jsonl is rewritten).
+The optimisation flags are the fields of ``jaxstyle.optimize.StylizeConfig``
+(``--lr`` is its ``learning_rate``). Writes the run directory (--workdir;
+default: next to --out, named ``<out without extension>_run``): config.json
+(every setting, the loss terms, the VGG weight family, preprocessing and
+source path, versions), metrics.jsonl (the losses of every step), result.png
+and side_by_side.png (content | style(s) | result). --out is written last,
+atomically: a failed run (bad input, non-finite loss) exits with status 2 and
+one ``error:`` line and leaves no result image. A rerun into the same workdir
+starts over (metrics.jsonl is rewritten).
 """
 
 from __future__ import annotations
 
 import os
 
-import common
+import cli
 import gatys_common
-from absl import flags
-
-FLAGS = flags.FLAGS
+from cli import FLAGS, flags
 
 flags.DEFINE_string("content", None, "Content photo (any format Pillow reads).")
 gatys_common.define_style_flags()
@@ -35,9 +35,8 @@ flags.DEFINE_integer("size", 512, "Longer side of the output in pixels (the cont
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, result.png, "
                     "side_by_side.png). Default: <--out without extension>_run next to --out. "
                     "A rerun into the same directory starts over.")
-gatys_common.define_optimization_flags(content=True, steps=300, lr=0.05, gamma=0.0)
-flags.adopt_module_key_flags(gatys_common)
-flags.adopt_module_key_flags(common)
+flags.DEFINE_string("init_image", None, "Start image for --init=image.")
+gatys_common.define_optimization_flags(content=True)
 
 
 def default_workdir(out: str) -> str:
@@ -47,41 +46,41 @@ def default_workdir(out: str) -> str:
 def main(argv):
   del argv
   if not FLAGS.content:
-    raise common.UsageError("--content is required (the photo to stylise)")
+    raise cli.UsageError("--content is required (the photo to stylise)")
   if not FLAGS.out:
-    raise common.UsageError("--out is required (output .png or .jpg)")
+    raise cli.UsageError("--out is required (output .png or .jpg)")
   if os.path.splitext(FLAGS.out)[1].lower() not in (".png", ".jpg", ".jpeg"):
-    raise common.UsageError(f"--out={FLAGS.out}: use a .png, .jpg or .jpeg file name")
+    raise cli.UsageError(f"--out={FLAGS.out}: use a .png, .jpg or .jpeg file name")
   if FLAGS.size < 16:
-    raise common.UsageError(f"--size={FLAGS.size} must be >= 16 pixels")
+    raise cli.UsageError(f"--size={FLAGS.size} must be >= 16 pixels")
   styles_p = gatys_common.style_paths()
-  blend = gatys_common.parse_style_weights(len(styles_p))
+  style_weights = gatys_common.parse_style_weights(len(styles_p))
   config = gatys_common.build_config(content=True)
   if config.init == "image" and not FLAGS.init_image:
-    raise common.UsageError("--init=image needs --init_image PATH")
+    raise cli.UsageError("--init=image needs --init_image PATH")
 
   import jax
-  import numpy as np
 
   from jaxstyle import images, optimize, rundir, vgg
 
   weights = vgg.load_weights(FLAGS.vgg_weights)
-  config.validate(weights)
+  weights.check_layers(config.layers())  # fail before loading any image
   content = images.load_image(FLAGS.content, FLAGS.size)
   styles = [images.load_image(p) for p in styles_p]
   init_image = images.load_image(FLAGS.init_image) if config.init == "image" else None
 
   run = rundir.RunDir(FLAGS.workdir or default_workdir(FLAGS.out))
   run.truncate_metrics(-1)
-  run.write_config(config.to_dict(), vgg=gatys_common.vgg_record(weights),
-                   inputs={"content": os.path.abspath(FLAGS.content),
-                           "styles": [os.path.abspath(p) for p in styles_p],
-                           "style_weights": blend, "init_image": FLAGS.init_image},
-                   output=os.path.abspath(FLAGS.out), size=FLAGS.size, seed=FLAGS.seed,
-                   content_shape=list(content.shape))
+  gatys_common.write_config(run, config, weights,
+                            inputs={"content": os.path.abspath(FLAGS.content),
+                                    "styles": [os.path.abspath(p) for p in styles_p],
+                                    "style_weights": style_weights,
+                                    "init_image": FLAGS.init_image},
+                            output=os.path.abspath(FLAGS.out), size=FLAGS.size, seed=FLAGS.seed,
+                            content_shape=list(content.shape))
   progress = gatys_common.Progress(run, config.steps, "stylize")
   try:
-    result = optimize.stylize(weights, content, styles, blend, config,
+    result = optimize.stylize(weights, content, styles, style_weights, config,
                               jax.random.PRNGKey(FLAGS.seed), init_image=init_image,
                               callback=progress)
   finally:
@@ -94,8 +93,7 @@ def main(argv):
   print(f"wrote {FLAGS.out} ({result.image.shape[0]}x{result.image.shape[1]}); run directory "
         f"{run.path}; final loss {last['loss']:.4g} (content {last['content']:.4g}, "
         f"style {last['style']:.4g})")
-  del np
 
 
 if __name__ == "__main__":
-  common.run(main)
+  cli.run(main)

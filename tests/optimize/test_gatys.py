@@ -43,9 +43,9 @@ def test_stylize_cuts_style_loss_keeps_content(shared_data, vgg_partial):
 
 
 def test_loss_and_gradient_match_torch(shared_data, vgg_partial):
-  """Same loss parts and gradient as the independent PyTorch step (experiments/torch_ref.py)."""
+  """Same loss parts and gradient as the independent PyTorch step (experiments/peers/gatys.py)."""
   torch = pytest.importorskip("torch")
-  import torch_ref
+  from peers import gatys as peer_gatys
   content = _img(shared_data, CONTENT, 48)
   style = _img(shared_data, STYLE, 48)
   cfg = optimize.StylizeConfig(gamma=5.0, style_scale=1.0)
@@ -54,8 +54,8 @@ def test_loss_and_gradient_match_torch(shared_data, vgg_partial):
   # Style resized exactly as the library does (longer side 48): it already is.
   assert max(style.shape[:2]) == 48
   ours = optimize.evaluate(vgg_partial, x, content, [style], None, cfg)
-  tv = torch_ref.TorchVGG(vgg_partial.params, vgg_partial.preprocessing)
-  tg = torch_ref.TorchGatys(tv, content, style, dict(cfg.content_layers), dict(cfg.style_layers),
+  tv = peer_gatys.TorchVGG(vgg_partial.params, vgg_partial.preprocessing)
+  tg = peer_gatys.TorchGatys(tv, content, style, dict(cfg.content_layers), dict(cfg.style_layers),
                             cfg.alpha, cfg.beta, cfg.gamma, cfg.learning_rate)
   xt = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).requires_grad_(True)
   ref = tg.loss(xt)
@@ -63,7 +63,7 @@ def test_loss_and_gradient_match_torch(shared_data, vgg_partial):
     np.testing.assert_allclose(ours[k], ref[k].item(), rtol=2e-4, err_msg=k)
   ref["loss"].backward()  # after the .item() reads
   g_ref = xt.grad[0].numpy().transpose(1, 2, 0)
-  objective = optimize._Objective(vgg_partial.preprocessing, cfg)
+  objective = optimize.Objective(vgg_partial.preprocessing, cfg)
   variables = vgg_partial.variables()
   targets = objective.targets(variables, jnp.asarray(content), [jnp.asarray(style)], [1.0])
   g = jax.grad(lambda im: objective.parts(variables, im, targets)["loss"])(jnp.asarray(x)[None])
@@ -116,16 +116,6 @@ def test_color_preservation_keeps_content_chroma(shared_data, vgg_partial):
                            cfg.replace(preserve_color="none"), jax.random.PRNGKey(0))
   plain_err = np.abs(plain.image.astype(np.float64) @ m.T - yiq_c)[..., 1:].mean()
   assert plain_err > 5 * chroma_err.mean()
-
-
-def test_match_color_moments(shared_data):
-  content = _img(shared_data, CONTENT, 64)
-  style = _img(shared_data, STYLE, 64)
-  out = optimize.match_color(style, content).reshape(-1, 3).astype(np.float64)
-  c = content.reshape(-1, 3).astype(np.float64)
-  # Clipping to [0, 1] perturbs the moments slightly.
-  np.testing.assert_allclose(out.mean(0), c.mean(0), atol=0.01)
-  np.testing.assert_allclose(np.cov(out.T), np.cov(c.T), atol=0.004)
 
 
 def test_blend_of_two_styles(shared_data, vgg_partial):
@@ -204,8 +194,7 @@ def test_errors(shared_data, vgg_partial):
 def test_multiscale_synthesis_beats_single_scale(shared_data, vgg_partial):
   """Same number of steps (VGG evaluations): coarse-to-fine reaches a lower style loss.
 
-  Measured in BUILD_NOTES.md (256 px, 120 steps): about 0.8x the single-scale loss, in
-  about 0.7x the time. 2.3 minutes on CPU-2c (load 5), hence slow.
+  Minutes on a CPU, hence slow; the measured figures are in BUILD_NOTES.md (Multi-scale).
   """
   style = _img(shared_data, STYLE2, 256)
   single = optimize.synthesis_config(steps=120)

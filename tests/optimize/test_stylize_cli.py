@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_experiment
-from jaxstyle import images
+from jaxstyle import config as cfglib
+from jaxstyle import images, optimize
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,11 @@ def test_stylize_run_dir_and_bit_identical_rerun(paths, tmp_path):
   cfg = json.loads((run / "config.json").read_text())
   assert cfg["vgg"]["preprocessing"] == "caffe" and "Caffe" in cfg["vgg"]["family"]
   assert cfg["vgg"]["source"] == paths["vgg"] and cfg["vgg"]["deepest_layer"] == "relu3_4"
-  assert cfg["config"]["style_layers"] == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
-  assert cfg["config"]["num_scales"] == 2 and cfg["seed"] == 1
+  # config.json holds every setting and round-trips to the config that ran.
+  assert cfglib.from_dict(optimize.StylizeConfig, cfg["config"]) == optimize.StylizeConfig(
+      steps=6, num_scales=2)
+  assert cfg["config"]["style_layers"] == [["relu1_1", 1.0], ["relu2_1", 1.0], ["relu3_1", 1.0]]
+  assert cfg["seed"] == 1 and "style_loss" in cfg["loss"]
   rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == list(range(1, 7))
   assert all(np.isfinite(r["loss"]) and "style" in r and "content" in r for r in rows)
@@ -68,20 +72,30 @@ def test_generate_different_seeds(paths, tmp_path):
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["sample"] for r in rows] == [0] * 8 + [1] * 8
   assert (tmp_path / "grid.png").exists() and (tmp_path / "side_by_side.png").exists()
-  assert json.loads((tmp_path / "config.json").read_text())["config"]["alpha"] == 0.0
+  config = json.loads((tmp_path / "config.json").read_text())["config"]
+  assert cfglib.from_dict(optimize.StylizeConfig, config) == optimize.synthesis_config(steps=8)
 
 
 def test_help_documents_every_flag():
+  """Every StylizeConfig setting is a flag with its help (generate: all but the content ones)."""
+  import gatys_common
   proc = run_experiment("stylize.py", "--help", check=False)
   text = proc.stdout + proc.stderr
-  for flag in ("--content", "--style", "--style_weights", "--out", "--size", "--steps", "--seed",
-               "--vgg_weights", "--workdir", "--alpha", "--beta", "--gamma", "--lr",
-               "--optimizer", "--init", "--preserve_color", "--num_scales", "--style_layers",
-               "--content_layers"):
-    assert flag + ":" in text, flag
+  assert proc.returncode == 0, text
+  settings = cfglib.settings(optimize.StylizeConfig)
+  fields = [s.cli_name for s in settings]
+  for flag in ["content", "style", "style_weights", "out", "size", "seed", "vgg_weights",
+               "workdir", "init_image"] + fields:
+    assert f"--{flag}:" in text, flag
+  for s in settings:
+    assert " ".join(s.help.split()[:4]) in " ".join(text.split()), s.name
   gen = run_experiment("generate.py", "--help", check=False)
-  for flag in ("--style", "--n", "--size", "--out_dir", "--seed", "--steps"):
-    assert flag + ":" in gen.stdout + gen.stderr, flag
+  text = gen.stdout + gen.stderr
+  for flag in ["style", "n", "size", "out_dir", "seed"] + [
+      f for s, f in zip(settings, fields) if s.name not in gatys_common.CONTENT_ONLY]:
+    assert f"--{flag}:" in text, flag
+  for name in gatys_common.CONTENT_ONLY:
+    assert f"--{name}:" not in text, name
 
 
 @pytest.mark.parametrize("case", ["unreadable", "no_style", "weights", "size0", "nonfinite"])
