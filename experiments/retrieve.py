@@ -1,17 +1,22 @@
 """Style retrieval: index a folder of images, query it, evaluate descriptors.
 
-  # Build or update an index (incremental, resumable; see jaxstyle/retrieval.py):
+  # Build or update an index (incremental, resumable; see jaxstyle/retrieval/build.py):
   python experiments/retrieve.py index --library DIR --out lib.idx [--descriptor default|gram|stats|naive]
   # Top-k most similar styles to an image (optionally a PNG contact sheet / HTML page):
   python experiments/retrieve.py query --index lib.idx --image Q.jpg [--k 10] [--sheet out.png] [--html out.html]
   # Leave-one-out P@1 / P@5 / mAP per descriptor on a labelled library:
   python experiments/retrieve.py eval --library DIR --labels labels.csv [--descriptors default,stats,naive]
 
+Each command has its own flags (`retrieve.py COMMAND --help`). `index` and
+`eval` take a descriptor preset plus one flag per descriptor setting
+(`--scales 256`, `--layers relu3_1,relu3_2`, `--whiten_dim 0`, ...) that
+overrides the preset's value.
+
 The index file is one .npz (no pickles) holding descriptors, relative paths,
 SHA-256 content hashes, sizes, mtimes and the descriptor config as JSON; while
 building, progress is kept in `<out>.partial` so an interrupted run resumes.
-`--profile FILE.style` (query by a personal style profile) is reserved: it
-fails with a clear error until personalization exists.
+`query --profile FILE.style` (query by a personal style profile) is reserved:
+it fails with a clear error until personalization exists.
 
 User errors print one line `error: ...` and exit with status 2.
 """
@@ -21,78 +26,111 @@ from __future__ import annotations
 import csv
 import html
 import os
-import sys
 import time
 
-import common  # noqa: F401  (sets sys.path)
-from common import flags
+import cli
+from cli import FLAGS, flags
 
 import numpy as np
 from tqdm import tqdm
 
+from jaxstyle import config as cfglib
+from jaxstyle import fileio
 from jaxstyle import images as images_lib
 from jaxstyle import retrieval
 from jaxstyle import vgg as vgg_lib
 
-COMMANDS = ("index", "query", "eval")
-
-common.define_vgg_weights()
-flags.DEFINE_string("library", None, "index/eval: folder of images (walked recursively; hidden "
-                    "files skipped).")
-flags.DEFINE_string("out", None, "index: index file to create or update (an .npz, any name, "
-                    "e.g. lib.idx). Written atomically; progress is kept in OUT.partial.")
-flags.DEFINE_string("descriptor", "default", "index: descriptor preset: default (= gram: "
-                    "covariance Grams of relu3_1..relu3_4 on 512 px tiles, signed sqrt, "
-                    "1024-d count sketch per layer, 96-d PCA whitening fitted on the library), "
-                    "gram, stats (AdaIN per-channel mean/std of relu1_1..relu3_4), naive (raw "
-                    "relu1_1/2_1/3_1 Grams at 256 px, the known baseline), encoder (the style "
-                    "encoder's latent: not available yet).")
-flags.DEFINE_list("scales", None, "index/eval: override the preset's scales (shorter side in "
-                  "pixels, comma-separated), e.g. 256 or 128,256.")
-flags.DEFINE_boolean("rebuild", False, "index: ignore an existing index at --out (even one "
-                     "built with another descriptor config, or a corrupt one) and replace it.")
-flags.DEFINE_integer("batch_size", 8, "VGG batch size in image tiles.")
-flags.DEFINE_integer("save_every", 256, "index: newly embedded images between partial saves.")
-flags.DEFINE_string("index", None, "query: index file built by `index`.")
-flags.DEFINE_string("image", None, "query: the query image.")
-flags.DEFINE_string("profile", None, "query: a personal .style profile instead of --image. "
-                    "Not available yet (needs personalization); gives a clear error.")
-flags.DEFINE_integer("k", 10, "query: number of results.")
-flags.DEFINE_string("html", None, "query: write a static HTML contact sheet here (relative "
-                    "links to the query and library images).")
-flags.DEFINE_string("sheet", None, "query: write a PNG contact sheet here (query first, then "
-                    "the results in rank order).")
-flags.DEFINE_integer("thumb", 160, "query: thumbnail size in the PNG sheet (pixels).")
-flags.DEFINE_string("labels", None, "eval: CSV with columns path,label (paths relative to "
-                    "--library).")
-flags.DEFINE_list("descriptors", ["default", "stats", "naive"], "eval: descriptor presets to "
-                  "evaluate (one output line each).")
-FLAGS = flags.FLAGS
+# Descriptor settings that get no override flag: the preset (--descriptor) chooses the kind.
+_NOT_FLAGS = ("kind",)
 
 
-def _config(name):
-  config = retrieval.get_config(name)
-  if FLAGS.scales:
-    try:
-      scales = tuple(int(s) for s in FLAGS.scales)
-    except ValueError:
-      raise common.UsageError(f"--scales must be integers, got {FLAGS.scales}") from None
-    import dataclasses
-    config = dataclasses.replace(config, scales=scales)
-  return config
+# ----------------------------------------------------------------------------
+# Flags.
 
 
-def _require(name):
-  if not getattr(FLAGS, name):
-    raise common.UsageError(f"--{name} is required for `{_COMMAND}` (see --help)")
-  return getattr(FLAGS, name)
+def _define_common():
+  cli.define_vgg_weights()
+  flags.DEFINE_integer("batch_size", 8, "VGG batch size in image tiles.", lower_bound=1)
 
 
-def cmd_index():
-  library, out = _require("library"), _require("out")
+def _define_descriptor_overrides():
+  """One flag per descriptor setting; unset flags keep the preset's value."""
+  names = [s.name for s in cfglib.settings(retrieval.DescriptorConfig)]
+  cli.define_config_flags(retrieval.DescriptorConfig, defaults={n: None for n in names},
+                          exclude=_NOT_FLAGS)
+
+
+def _define_library():
+  flags.DEFINE_string("library", None, "Folder of images (walked recursively; hidden files "
+                      "skipped).")
+  flags.mark_flag_as_required("library")
+
+
+def _define_index_flags():
+  _define_common()
+  _define_library()
+  flags.DEFINE_string("out", None, "Index file to create or update (an .npz, any name, e.g. "
+                      "lib.idx). Written atomically; progress is kept in OUT.partial.")
+  flags.mark_flag_as_required("out")
+  flags.DEFINE_string("descriptor", "default", "Descriptor preset: default (= gram: covariance "
+                      "Grams of relu3_1..relu3_4 on 512 px tiles, signed sqrt, 1024-d count "
+                      "sketch per layer, 96-d PCA whitening fitted on the library), gram, stats "
+                      "(AdaIN per-channel mean/std of relu1_1..relu3_4), naive (raw "
+                      "relu1_1/2_1/3_1 Grams at 256 px, the known baseline), encoder (the style "
+                      "encoder's latent: not available yet). The descriptor setting flags "
+                      "override single values of the preset.")
+  _define_descriptor_overrides()
+  flags.DEFINE_boolean("rebuild", False, "Ignore an existing index at --out (even one built with "
+                       "another descriptor config, or a corrupt one) and replace it.")
+  flags.DEFINE_integer("save_every", 256, "Newly embedded images between partial saves "
+                       "(0 = never).", lower_bound=0)
+
+
+def _define_query_flags():
+  _define_common()
+  flags.DEFINE_string("index", None, "Index file built by `retrieve.py index`.")
+  flags.mark_flag_as_required("index")
+  flags.DEFINE_string("image", None, "The query image.")
+  flags.DEFINE_string("profile", None, "A personal .style profile instead of --image. Not "
+                      "available yet (needs personalization); gives a clear error.")
+  flags.DEFINE_integer("k", 10, "Number of results.", lower_bound=1)
+  flags.DEFINE_string("html", None, "Write a static HTML contact sheet here (relative links to "
+                      "the query and library images).")
+  flags.DEFINE_string("sheet", None, "Write a PNG contact sheet here (query first, then the "
+                      "results in rank order).")
+  flags.DEFINE_integer("thumb", 160, "Thumbnail size in the PNG sheet (pixels).", lower_bound=1)
+
+
+def _define_eval_flags():
+  _define_common()
+  _define_library()
+  flags.DEFINE_string("labels", None, "CSV with columns path,label (paths relative to "
+                      "--library).")
+  flags.mark_flag_as_required("labels")
+  flags.DEFINE_list("descriptors", ["default", "stats", "naive"], "Descriptor presets to "
+                    "evaluate (one output line each); the descriptor setting flags override "
+                    "single values of every preset.")
+  _define_descriptor_overrides()
+
+
+def _descriptor_config(name: str) -> retrieval.DescriptorConfig:
+  """Preset ``name`` with the descriptor setting flags given on the command line applied."""
+  preset = retrieval.get_config(name)
+  keep = {s.name: getattr(preset, s.name) for s in cfglib.settings(preset)
+          if not cli.flag_given(s.name)}
+  return cli.config_from_flags(retrieval.DescriptorConfig, **keep)
+
+
+# ----------------------------------------------------------------------------
+# index
+
+
+def _index_main(argv):
+  del argv
+  library, out = FLAGS.library, FLAGS.out
   if not os.path.isdir(library):
-    raise common.UsageError(f"--library {library}: not a folder")
-  config = _config(FLAGS.descriptor)
+    raise cli.UsageError(f"--library {library}: not a folder")
+  config = _descriptor_config(FLAGS.descriptor)
   weights = vgg_lib.load_weights(FLAGS.vgg_weights)
   bar = tqdm(total=0, unit="img", desc="index", dynamic_ncols=True)
 
@@ -115,6 +153,10 @@ def cmd_index():
         f"unchanged/reused, {report.resumed} resumed, {report.dropped} dropped, "
         f"{len(report.failed)} unreadable) in {time.time() - start:.1f}s; descriptor "
         f"{config.kind} D={index.base.shape[1]} search d={index.search.shape[1]}")
+
+
+# ----------------------------------------------------------------------------
+# query
 
 
 def _thumb(path, size):
@@ -144,24 +186,24 @@ vertical-align:top}} img{{max-width:200px;max-height:200px}}</style></head><body
 {rows}
 </body></html>
 """
-  from jaxstyle.rundir import atomic_write_text
-  atomic_write_text(path, text)
+  fileio.atomic_write_text(path, text)
 
 
-def cmd_query():
-  index_path = _require("index")
+def _query_main(argv):
+  del argv
+  index_path = FLAGS.index
   if FLAGS.profile:
     if FLAGS.image:
-      raise common.UsageError("pass either --image or --profile, not both")
+      raise cli.UsageError("pass either --image or --profile, not both")
     index = retrieval.load_index(index_path)
     retrieval.query_profile(index, FLAGS.profile, FLAGS.k)
-  image = _require("image")
-  if FLAGS.k < 1:
-    raise common.UsageError(f"--k must be >= 1, got {FLAGS.k}")
+  image = FLAGS.image
+  if not image:
+    raise cli.UsageError("--image is required for `query` (or --profile; see --help)")
   index = retrieval.load_index(index_path)
   if not index.complete:
-    raise common.UsageError(f"{index_path} is an incomplete (partial) index; finish it with "
-                            "`retrieve.py index`")
+    raise cli.UsageError(f"{index_path} is an incomplete (partial) index; finish it with "
+                         "`retrieve.py index`")
   if not len(index):
     raise retrieval.RetrievalError(f"{index_path}: the index is empty")
   weights = vgg_lib.load_weights(FLAGS.vgg_weights)
@@ -189,26 +231,30 @@ def cmd_query():
     print(f"wrote {FLAGS.sheet} (query first, then ranks 1..{len(results)})")
 
 
+# ----------------------------------------------------------------------------
+# eval
+
+
 def read_labels(path, library):
   """``[(abs path, label)]`` from a CSV with columns path,label."""
   if not os.path.isfile(path):
-    raise common.UsageError(f"--labels {path}: no such file")
+    raise cli.UsageError(f"--labels {path}: no such file")
   with open(path, newline="") as f:
     reader = csv.DictReader(f)
     if not reader.fieldnames or "path" not in reader.fieldnames or \
         "label" not in reader.fieldnames:
-      raise common.UsageError(f"--labels {path}: needs a header with columns path,label "
+      raise cli.UsageError(f"--labels {path}: needs a header with columns path,label "
                               f"(found {reader.fieldnames})")
     rows = [(os.path.join(library, r["path"]), r["label"]) for r in reader]
   if len(rows) < 2:
-    raise common.UsageError(f"--labels {path}: needs at least 2 labelled images")
+    raise cli.UsageError(f"--labels {path}: needs at least 2 labelled images")
   return rows
 
 
-def cmd_eval():
-  library, labels_path = _require("library"), _require("labels")
-  rows = read_labels(labels_path, library)
-  configs = [_config(name) for name in FLAGS.descriptors]
+def _eval_main(argv):
+  del argv
+  configs = [_descriptor_config(name) for name in FLAGS.descriptors]
+  rows = read_labels(FLAGS.labels, FLAGS.library)
   weights = vgg_lib.load_weights(FLAGS.vgg_weights)
   embedder = retrieval.Embedder(weights, configs, batch_size=FLAGS.batch_size)
   descs = [[] for _ in configs]
@@ -234,24 +280,15 @@ def cmd_eval():
   print(f"embedding time {embed_s:.1f}s for all descriptors together")
 
 
-_COMMAND = None
-
-
-def main(argv):
-  del argv
-  handler = {"index": cmd_index, "query": cmd_query, "eval": cmd_eval}[_COMMAND]
-  handler()
+COMMANDS = {
+    "index": cli.Subcommand("Build or update the style index of a folder of images.",
+                            define=_define_index_flags, main=_index_main),
+    "query": cli.Subcommand("Top-k most similar styles to a query image.",
+                            define=_define_query_flags, main=_query_main),
+    "eval": cli.Subcommand("Leave-one-out P@1 / P@5 / mAP of descriptors on a labelled library.",
+                           define=_define_eval_flags, main=_eval_main),
+}
 
 
 if __name__ == "__main__":
-  if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-    if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help", "--helpfull"):
-      _COMMAND = "index"
-      sys.argv = [sys.argv[0], "--help"]
-    else:
-      got = sys.argv[1] if len(sys.argv) >= 2 else "nothing"
-      common.fail(f"first argument must be a command: {', '.join(COMMANDS)} (got {got}); "
-                  "see --help")
-  else:
-    _COMMAND = sys.argv.pop(1)
-  common.run(main)
+  cli.run_subcommands(COMMANDS, doc=__doc__)

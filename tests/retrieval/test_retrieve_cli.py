@@ -93,3 +93,42 @@ def test_cli_bad_input_exits_2(library, vgg_partial_path, tmp_path):
   assert "no image files" in err and not (tmp_path / "e.idx").exists()
   err = _one_line_error(run_experiment("retrieve.py", "frobnicate", check=False))
   assert "index, query, eval" in err
+
+
+@pytest.mark.parametrize("args,flag", [
+    (("query", "--index", "x.idx", "--image", "q.png", "--rebuild"), "rebuild"),
+    (("index", "--library", ".", "--out", "x.idx", "--k", "3"), "k"),
+    (("eval", "--library", ".", "--labels", "l.csv", "--out", "x.idx"), "out"),
+    (("query", "--index", "x.idx", "--image", "q.png", "--scales", "64"), "scales"),
+])
+def test_flag_of_another_subcommand_exits_2(args, flag):
+  err = _one_line_error(run_experiment("retrieve.py", *args, check=False))
+  assert f"'{flag}'" in err, err
+
+
+def test_each_subcommand_has_its_own_help():
+  own = {"index": ("out", "rebuild", "descriptor", "scales", "whiten_dim", "center"),
+         "query": ("index", "image", "k", "sheet", "html"),
+         "eval": ("labels", "descriptors", "scales", "center", "whiten_dim")}
+  for name, flags in own.items():
+    text = run_experiment("retrieve.py", name, "--help").stdout
+    assert f"retrieve.py {name}" in text
+    shown = set(re.findall(r"^  --(?:\[no\])?(\w+):", text, re.M))
+    for flag in flags:
+      assert flag in shown, (name, flag)
+    others = {f for other, fs in own.items() if other != name for f in fs} - set(flags)
+    assert not others & shown, (name, others & shown)
+  listing = run_experiment("retrieve.py", "--help").stdout
+  assert all(name in listing for name in own)
+
+
+def test_descriptor_setting_flags_are_checked(tmp_path):
+  err = _one_line_error(run_experiment("retrieve.py", "index", "--library", tmp_path, "--out",
+                                       tmp_path / "x.idx", "--scales", "8", check=False))
+  assert err == "error: --scales=8: must be >= 16"
+  err = _one_line_error(run_experiment("retrieve.py", "eval", "--library", tmp_path, "--labels",
+                                       tmp_path / "l.csv", "--layers", "relu9_1", check=False))
+  assert err.startswith("error: --layers=relu9_1: unknown VGG-19 layer")
+  err = _one_line_error(run_experiment("retrieve.py", "index", "--library", tmp_path, "--out",
+                                       tmp_path / "x.idx", "--descriptor", "encoder", check=False))
+  assert "not available yet" in err and not (tmp_path / "x.idx").exists()
