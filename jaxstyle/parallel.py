@@ -1,7 +1,7 @@
 """Data parallelism: one per-device step, three ways to run it.
 
 ``DataParallel(mode)`` runs a step written per device with the named batch
-axis ``jaxstyle.train.AXIS`` (see jaxstyle/train.py):
+axis ``jaxstyle.train.state.AXIS`` (see jaxstyle/train/state.py):
 
 * ``"jit"``: one device. The step is jitted inside a ``jax.shard_map`` over a
   one-device mesh, so the very same per-device code (with its collectives over
@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.train import AXIS
+from jaxstyle.train.state import AXIS
 
 MODES = ("jit", "shard_map", "pmap")
 

@@ -1,19 +1,16 @@
 """Label-conditioned DCGAN-style generator and projection discriminator (Flax linen).
 
 The generator upsamples by sub-pixel convolution (3x3 conv to 4x the
-channels, then a 2x pixel shuffle) rather than transposed convolution: on
-XLA:CPU a stride-2 ConvTranspose (lowered to an input-dilated convolution)
-measured ~13x slower forward+backward for the same shapes (see BUILD_NOTES.md).
+channels, then a 2x pixel shuffle, ``jaxstyle.nets.layers.depth_to_space``)
+rather than transposed convolution, which is much slower on XLA:CPU
+(BUILD_NOTES.md).
 
 Images are float32 NHWC in [0, 1] at both boundaries (the generator ends in a
 sigmoid; the discriminator maps its input to [-1, 1] itself). Labels are int32
 class indices in ``0..num_classes-1``.
 
-Convolutions can be lowered two ways with the same parameters (``conv_lowering``):
-XLA's convolution, or explicit patches (strided slices concatenated along
-channels) times a matrix. "auto" (the default) uses the second only for the
-discriminator's input conv (1 -> d_width channels), where it measured faster
-on XLA:CPU in the whole train step (BUILD_NOTES.md).
+Every convolution is ``jaxstyle.nets.layers.Conv``, lowered as
+``CGANConfig.conv_lowering`` says (same parameters either way).
 
 Normalisation is per example (GroupNorm with one group = layer norm over
 H, W, C with per-channel affine parameters) rather than BatchNorm, so a train
@@ -24,128 +21,60 @@ number of devices the batch is split over.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-CONV_LOWERINGS = ("auto", "xla", "matmul")
+from jaxstyle import config as cfglib
+from jaxstyle.nets.layers import CONV_LOWERINGS, Conv, conv_as_matmul, depth_to_space  # noqa: F401
+
 G_NORMS = ("layer", "none")
+DTYPES = ("float32", "float64")
+
+
+def _multiple_of_4(size: int) -> str | None:
+  return None if size % 4 == 0 else "must be a multiple of 4"
 
 
 @dataclasses.dataclass(frozen=True)
 class CGANConfig:
   """Architecture of the MNIST-sized conditional GAN.
 
-  Attributes:
-    z_dim: noise dimension.
-    num_classes: number of labels.
-    g_width: generator channels at 14x14 (2 * g_width at 7x7).
-    g_head_width: 0: the last sub-pixel conv makes the image directly (each
-      2x2 output block from one 14x14 position); > 0: it makes this many
-      channels at full resolution, then GroupNorm-ReLU and a 3x3 conv make the
-      image (smoother strokes, more compute).
-    g_norm: the generator's normalisation after each hidden layer, "layer"
-      (GroupNorm with one group: per example over H, W, C) or "none".
-    d_width: discriminator channels at 14x14 (2 * d_width at 7x7).
-    embed_dim: size of the generator's label embedding.
-    d_feature_dim: size of the discriminator's feature vector phi(x), which the
-      projection term <embed(y), phi(x)> uses.
-    image_size: output height and width (a multiple of 4).
-    channels: output channels (1 for MNIST).
-    dtype: parameter and computation dtype, "float32" (default) or "float64"
-      (needs ``jax.enable_x64``; used by the exactness tests of parallel runs).
+  Every field is a ``jaxstyle.config.setting`` whose help text documents it;
+  ``cfglib.validate(config)`` checks the values (``init_params`` does).
+  Architecture settings are ``resume=True``: a checkpoint only restores into
+  the architecture that wrote it.
   """
-  z_dim: int = 64
-  num_classes: int = 10
-  g_width: int = 64
-  g_head_width: int = 0
-  g_norm: str = "layer"
-  d_width: int = 64
-  embed_dim: int = 32
-  d_feature_dim: int = 256
-  image_size: int = 28
-  channels: int = 1
-  dtype: str = "float32"
-  conv_lowering: str = "auto"
-
-  def __post_init__(self):
-    if self.g_norm not in G_NORMS:
-      raise ValueError(f"g_norm={self.g_norm!r}: choose one of {G_NORMS}")
-    if self.conv_lowering not in CONV_LOWERINGS:
-      raise ValueError(f"conv_lowering={self.conv_lowering!r}: choose one of {CONV_LOWERINGS}")
-
-
-def conv_as_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
-                   padding: Sequence[tuple[int, int]]) -> jax.Array:
-  """2-D convolution (NHWC input, HWIO kernel, explicit padding) as patches @ kernel.
-
-  Equals ``lax.conv_general_dilated(x, kernel, strides, padding, ("NHWC", "HWIO", "NHWC"))``
-  up to float summation order. The patches [B, OH, OW, KH*KW*C] are the
-  kernel's KH*KW strided views of the padded input, concatenated along
-  channels in (row, column) order, which is the kernel's own HWIO order.
-  """
-  kh, kw, ci, co = kernel.shape
-  sh, sw = strides
-  x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-  b, h, w, c = x.shape
-  if c != ci:
-    raise ValueError(f"input has {c} channels, kernel expects {ci}")
-  oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-  views = [lax.slice(x, (0, i, j, 0), (b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c), (1, sh, sw, 1))
-           for i in range(kh) for j in range(kw)]
-  patches = jnp.concatenate(views, axis=-1).reshape(b * oh * ow, kh * kw * ci)
-  return jnp.dot(patches, kernel.reshape(kh * kw * ci, co)).reshape(b, oh, ow, co)
-
-
-def _auto_matmul(in_features: int, features: int) -> bool:
-  """The "auto" rule: patches @ kernel for convs from few channels (an image) to many.
-
-  Measured on XLA:CPU in the whole cGAN train step (BUILD_NOTES.md): the
-  discriminator's 1->32 stride-2 input conv is faster as a matmul (XLA's
-  kernel gradient of a 1-channel conv is slow); for the wider layers the
-  gain seen in isolation did not survive in the full step, or reversed.
-  """
-  return in_features < 8 and features >= 16
-
-
-class Conv(nn.Module):
-  """``nn.Conv`` with "SAME" padding (same parameter names, shapes and initialisers), lowered by choice.
-
-  ``lowering``: "xla" (``lax.conv_general_dilated``), "matmul" (``conv_as_matmul``)
-  or "auto" (``_auto_matmul``: whichever measured faster for the layer's shape on XLA:CPU).
-  """
-  features: int
-  kernel_size: tuple[int, int]
-  strides: tuple[int, int] = (1, 1)
-  lowering: str = "auto"
-  dtype: str = "float32"
-  param_dtype: str = "float32"
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kh, kw = self.kernel_size
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (kh, kw, x.shape[-1], self.features), self.param_dtype)
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
-    x = x.astype(self.dtype)
-    padding = lax.padtype_to_pads(x.shape[1:3], (kh, kw), self.strides, "SAME")
-    auto = self.lowering == "auto" and _auto_matmul(x.shape[-1], self.features)
-    if self.lowering == "matmul" or auto:
-      y = conv_as_matmul(x, kernel, self.strides, padding)
-    else:
-      y = lax.conv_general_dilated(x, kernel, self.strides, padding,
-                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return y + bias
-
-
-def depth_to_space(x: jax.Array, r: int) -> jax.Array:
-  """Pixel shuffle: [B, H, W, r*r*C] -> [B, H*r, W*r, C]; channel (i*r + j)*C + c goes to (r*h+i, r*w+j, c)."""
-  b, h, w, c = x.shape
-  x = x.reshape(b, h, w, r, r, c // (r * r))
-  return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h * r, w * r, c // (r * r))
+  z_dim: int = cfglib.setting(64, "Noise dimension.", gt=0, resume=True)
+  num_classes: int = cfglib.setting(10, "Number of labels (10 for MNIST).", gt=0, resume=True,
+                                    flag=False)
+  g_width: int = cfglib.setting(64, "Generator channels at 14x14 (twice that at 7x7).", gt=0,
+                                resume=True)
+  g_head_width: int = cfglib.setting(
+      0, "Generator channels at full resolution before a last 3x3 conv makes the image; 0: no "
+      "full-resolution layer (the last sub-pixel conv makes the image, each 2x2 output block "
+      "from one 14x14 position). > 0 gives smoother strokes for more compute.", ge=0, resume=True)
+  g_norm: str = cfglib.setting(
+      "layer", "Generator normalisation after each hidden layer: per-example layer norm "
+      "(GroupNorm, one group: over H, W, C) or none.", choices=G_NORMS, resume=True)
+  d_width: int = cfglib.setting(64, "Discriminator channels at 14x14 (twice that at 7x7).", gt=0,
+                                resume=True)
+  embed_dim: int = cfglib.setting(32, "Generator label-embedding size.", gt=0, resume=True)
+  d_feature_dim: int = cfglib.setting(
+      256, "Discriminator feature size: the length of phi(x), used by the projection term "
+      "<embed(y), phi(x)>.", gt=0, resume=True)
+  image_size: int = cfglib.setting(28, "Image height and width (a multiple of 4; 28 for MNIST).",
+                                   gt=0, check=_multiple_of_4, resume=True, flag=False)
+  channels: int = cfglib.setting(1, "Image channels (1 for MNIST).", gt=0, resume=True, flag=False)
+  dtype: str = cfglib.setting(
+      "float32", "Parameter and compute dtype; float64 (needs jax_enable_x64) is for exactness "
+      "checks of parallel runs.", choices=DTYPES, resume=True)
+  conv_lowering: str = cfglib.setting(
+      "auto", "How the convolutions are computed (same parameters, same numbers up to float "
+      "summation order): xla (XLA's convolution), matmul (patches @ kernel) or auto (matmul "
+      "only where it measured faster: convs from a few channels to many, i.e. the "
+      "discriminator's input conv).", choices=CONV_LOWERINGS)
 
 
 def _dt(cfg: CGANConfig) -> dict:
@@ -209,7 +138,12 @@ class Discriminator(nn.Module):
 
 
 def init_params(config: CGANConfig, key: jax.Array) -> tuple[dict, dict]:
-  """Initial (generator, discriminator) parameters from one key."""
+  """Initial (generator, discriminator) parameters from one key.
+
+  Raises:
+    ConfigError: ``config`` has an invalid setting.
+  """
+  cfglib.validate(config)
   kg, kd = jax.random.split(key)
   z = jnp.zeros((1, config.z_dim), config.dtype)
   y = jnp.zeros((1,), jnp.int32)

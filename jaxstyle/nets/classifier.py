@@ -10,12 +10,12 @@ The oracle maps float32 images in [0, 1], NHWC ``[N, 28, 28, 1]`` (an RGB
 
 Architecture (``ClassifierConfig`` defaults): normalise ``(x - 0.5) / 0.5``,
 conv 5x5 (32, VALID) - ReLU - max-pool 2, conv 5x5 (64, VALID) - ReLU -
-max-pool 2, dense 128 - ReLU (= features), dense 10 (= logits). About 184 k
-parameters (0.7 MB as float32). Max-pooling is a reshape + max, whose gradient
-is deterministic on every backend (XLA's select-and-scatter is not on GPU).
+max-pool 2, dense 128 - ReLU (= features), dense 10 (= logits). Max-pooling
+is ``jaxstyle.nets.layers.max_pool_2x2`` (reshape + max, deterministic gradient).
 
 A trained oracle is committed as ``jaxstyle/assets/mnist_oracle.npz`` (written
-by ``experiments/train_classifier.py``); ``load_oracle()`` loads it. The file
+by ``experiments/train_classifier.py``, which trains with
+``jaxstyle.train.classifier.train_classifier``); ``load_oracle()`` loads it. The file
 format is a plain ``.npz`` (loadable with ``allow_pickle=False``): one array
 per parameter, named ``params/<module>/<param>``, plus ``__meta__``, a 0-d
 unicode array holding JSON (architecture config, test accuracy, seed, command,
@@ -28,15 +28,17 @@ import dataclasses
 import importlib.resources
 import json
 import os
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from jaxstyle import config as cfglib
 from jaxstyle.errors import JaxstyleError
+from jaxstyle.fileio import atomic_open
+from jaxstyle.nets.layers import max_pool_2x2
 
 META_KEY = "__meta__"
 DEFAULT_ORACLE = "mnist_oracle.npz"  # inside the jaxstyle/assets package-data folder
@@ -49,23 +51,11 @@ class OracleError(JaxstyleError):
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig:
   """Architecture of ``LeNet`` (stored with every saved oracle)."""
-  num_classes: int = 10
-  conv_features: tuple[int, ...] = (32, 64)
-  kernel_size: int = 5
-  hidden: int = 128
-
-  @classmethod
-  def from_dict(cls, d: Mapping[str, Any]) -> "ClassifierConfig":
-    d = dict(d)
-    if "conv_features" in d:
-      d["conv_features"] = tuple(int(c) for c in d["conv_features"])
-    return cls(**d)
-
-
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-  """2x2/2 max-pool of NHWC ``x`` (H, W even) as reshape + max."""
-  n, h, w, c = x.shape
-  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+  num_classes: int = cfglib.setting(10, "Number of classes (logits).", gt=0)
+  conv_features: tuple[int, ...] = cfglib.setting(
+      (32, 64), "Channels of each conv layer (each followed by ReLU and a 2x2 max-pool).", gt=0)
+  kernel_size: int = cfglib.setting(5, "Conv kernel height and width (VALID padding).", gt=0)
+  hidden: int = cfglib.setting(128, "Width of the penultimate dense layer (the feature size).", gt=0)
 
 
 class LeNet(nn.Module):
@@ -188,14 +178,10 @@ def save_oracle(path: str, params: Any, config: ClassifierConfig,
                 meta: Mapping[str, Any] | None = None) -> None:
   """Writes ``params`` (+ config and ``meta`` as JSON) to a pickle-free ``.npz``."""
   flat = _flatten(jax.device_get(params))
-  record = {"config": dataclasses.asdict(config), **dict(meta or {})}
+  record = {"config": cfglib.to_dict(config), **dict(meta or {})}
   flat[META_KEY] = np.array(json.dumps(record, sort_keys=True))
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(path))
-  with open(tmp, "wb") as f:
+  with atomic_open(path, "wb") as f:
     np.savez(f, **flat)
-  os.replace(tmp, path)
 
 
 def default_oracle_path() -> str:
@@ -224,7 +210,7 @@ def load_oracle(path: str | None = None, batch_size: int = 1000) -> Oracle:
     raise OracleError(f"{path}: no {META_KEY} entry; not written by jaxstyle save_oracle")
   try:
     meta = json.loads(str(flat.pop(META_KEY)))
-    config = ClassifierConfig.from_dict(meta.pop("config"))
+    config = cfglib.validate(cfglib.from_dict(ClassifierConfig, meta.pop("config")))
   except (ValueError, KeyError, TypeError) as e:
     raise OracleError(f"{path}: malformed {META_KEY} ({e})") from e
   params = _unflatten(flat)
@@ -235,90 +221,3 @@ def load_oracle(path: str | None = None, batch_size: int = 1000) -> Oracle:
   if got != want:
     raise OracleError(f"{path}: parameter arrays do not match the recorded architecture {config}")
   return Oracle(params, config, meta, batch_size=batch_size)
-
-
-# ----------------------------------------------------------------------------
-# Training (small, self-contained: one device, jit).
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Oracle training settings."""
-  epochs: int = 5
-  batch_size: int = 128
-  learning_rate: float = 1e-3
-  weight_decay: float = 1e-4
-  model: ClassifierConfig = ClassifierConfig()
-
-
-def to_float_images(images_u8: np.ndarray) -> np.ndarray:
-  """uint8 [N, 28, 28] -> float32 [N, 28, 28, 1] in [0, 1]."""
-  return (np.asarray(images_u8, np.float32) / 255.0)[..., None]
-
-
-def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-  """AdamW with a cosine learning-rate decay over the whole run."""
-  schedule = optax.cosine_decay_schedule(cfg.learning_rate, max(1, cfg.epochs * steps_per_epoch))
-  return optax.adamw(schedule, weight_decay=cfg.weight_decay)
-
-
-def make_train_step(model: LeNet, tx: optax.GradientTransformation) -> Callable:
-  """Pure step ``(params, opt_state, images, labels) -> (params, opt_state, metrics)``."""
-
-  def loss_fn(params, images, labels):
-    logits, _ = model.apply(params, images)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
-
-  def step(params, opt_state, images, labels):
-    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, images, labels)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    return params, opt_state, {"loss": loss, "accuracy": acc}
-
-  return step
-
-
-def epoch_batches(key: jax.Array, num_examples: int, batch_size: int) -> Iterator[np.ndarray]:
-  """Indices of one shuffled epoch, drop-remainder batches of ``batch_size``."""
-  perm = np.asarray(jax.random.permutation(key, num_examples))
-  for i in range(num_examples // batch_size):
-    yield perm[i * batch_size:(i + 1) * batch_size]
-
-
-def train(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, key: jax.Array,
-          on_step: Callable[[int, dict], None] | None = None,
-          on_epoch: Callable[[int, Any], None] | None = None) -> Any:
-  """Trains a ``LeNet`` from scratch; deterministic given ``key``.
-
-  Args:
-    images: float32 [N, 28, 28, 1] in [0, 1].
-    labels: int32 [N].
-    cfg: training settings.
-    key: PRNG key; ``fold_in(key, 0)`` initialises, ``fold_in(key, 1 + epoch)``
-      shuffles each epoch.
-    on_step: called as ``on_step(step, metrics)``; metrics holds scalar JAX
-      arrays ``loss`` and ``accuracy`` of that batch.
-    on_epoch: called as ``on_epoch(epoch, params)`` after each epoch.
-
-  Returns:
-    The trained params pytree.
-  """
-  if images.shape[0] < cfg.batch_size:
-    raise ValueError(f"{images.shape[0]} training images < batch size {cfg.batch_size}")
-  model = LeNet(cfg.model)
-  params = model.init(jax.random.fold_in(key, 0), jnp.zeros((1,) + images.shape[1:], jnp.float32))
-  steps_per_epoch = images.shape[0] // cfg.batch_size
-  tx = make_optimizer(cfg, steps_per_epoch)
-  opt_state = tx.init(params)
-  step_fn = jax.jit(make_train_step(model, tx), donate_argnums=(0, 1))
-  step = 0
-  for epoch in range(cfg.epochs):
-    for idx in epoch_batches(jax.random.fold_in(key, 1 + epoch), images.shape[0], cfg.batch_size):
-      params, opt_state, metrics = step_fn(params, opt_state, images[idx], labels[idx])
-      step += 1
-      if on_step is not None:
-        on_step(step, metrics)
-    if on_epoch is not None:
-      on_epoch(epoch, params)
-  return params

@@ -1,18 +1,17 @@
-"""Tests of the LeNet oracle: forward, committed checkpoint, save/load, training, CLI."""
+"""Tests of the LeNet oracle: forward, committed checkpoint, save/load, training."""
 
 import json
 import os
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_experiment
 
 from jaxstyle import data as jdata
-from jaxstyle import metrics
-from jaxstyle.nets import classifier
+from jaxstyle import rundir
+from jaxstyle.nets import classifier, layers
+from jaxstyle.train import classifier as train_classifier
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +22,12 @@ def mnist_dir(shared_data):
 @pytest.fixture(scope="module")
 def mnist_test(mnist_dir):
   images, labels = jdata.load_mnist_idx(mnist_dir, "test")
-  return classifier.to_float_images(images), labels
+  return jdata.to_float_nhwc(images), labels
 
 
-def test_max_pool_matches_flax():
-  x = jax.random.normal(jax.random.key(0), (2, 8, 6, 3))
-  np.testing.assert_array_equal(classifier.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
+def test_classifier_uses_the_shared_max_pool():
+  # The pool itself is tested against flax in tests/vgg/test_vgg_model.py.
+  assert classifier.max_pool_2x2 is layers.max_pool_2x2
 
 
 def test_forward_shapes_and_rgb_equivalence():
@@ -97,56 +96,16 @@ def test_load_errors(tmp_path):
     classifier.load_oracle(str(tmp_path / "garbage.npz"))
 
 
-def test_training_is_deterministic_and_learns(mnist_dir):
+def test_training_is_deterministic_and_learns(mnist_dir, tmp_path):
   images, labels = jdata.load_mnist_idx(mnist_dir, "train")
-  x, y = classifier.to_float_images(images[:1024]), labels[:1024]
-  cfg = classifier.TrainConfig(epochs=1, batch_size=64, learning_rate=2e-3)
-  losses = []
-  p1 = classifier.train(x, y, cfg, jax.random.key(0), on_step=lambda s, m: losses.append(float(m["loss"])))
-  p2 = classifier.train(x, y, cfg, jax.random.key(0))
-  p3 = classifier.train(x, y, cfg, jax.random.key(1))
+  x, y = jdata.to_float_nhwc(images[:1024]), labels[:1024]
+  cfg = train_classifier.TrainConfig(epochs=1, batch_size=64, learning_rate=2e-3)
+  run = rundir.RunDir(str(tmp_path / "run"))
+  p1 = train_classifier.train_classifier(x, y, cfg, 0, run_dir=run, log_every=1)
+  losses = [row["loss"] for row in run.read_metrics()]
+  p2 = train_classifier.train_classifier(x, y, cfg, 0)
+  p3 = train_classifier.train_classifier(x, y, cfg, 1)
   jax.tree.map(np.testing.assert_array_equal, p1, p2)
   assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p3)))
   assert len(losses) == 16
   assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:2])
-
-
-def test_train_classifier_experiment(tmp_path, mnist_dir):
-  workdir = tmp_path / "run"
-  run_experiment("train_classifier.py", f"--mnist_dir={mnist_dir}", f"--workdir={workdir}",
-                 "--num_train=1024", "--num_test=500", "--epochs=2", "--batch_size=128", "--seed=3",
-                 "--floor_sizes=200")
-  rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
-  epochs, reference = rows[:2], rows[2]
-  assert len(rows) == 3
-  assert [r["epoch"] for r in epochs] == [1, 2] and [r["step"] for r in epochs] == [8, 16]
-  config = json.load(open(workdir / "config.json"))
-  assert config["config"]["seed"] == 3 and config["num_train_images"] == 1024
-  oracle = classifier.load_oracle(str(workdir / "oracle.npz"))
-  assert oracle.meta["seed"] == 3 and oracle.meta["test_accuracy"] == epochs[-1]["test_accuracy"]
-  test_u8, test_labels = jdata.load_mnist_idx(mnist_dir, "test")
-  test_x, test_labels = classifier.to_float_images(test_u8[:500]), test_labels[:500]
-  acc = oracle.accuracy(test_x, test_labels)
-  assert acc == pytest.approx(epochs[-1]["test_accuracy"], abs=1e-9)
-  assert acc > 0.5  # 16 steps on 1,024 images: far above chance (0.1)
-  # The real-data reference row is reproducible from the saved oracle in this process.
-  train_u8, _ = jdata.load_mnist_idx(mnist_dir, "train")
-  again = metrics.reference_scores(oracle, test_x, test_labels,
-                                   classifier.to_float_images(train_u8[:1024]), [200], seed=3)
-  assert set(again) == set(reference) - {"step"}
-  for k, v in again.items():
-    assert reference[k] == pytest.approx(v, rel=1e-4), k
-  assert oracle.meta["reference"] == {k: reference[k] for k in again}
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--batch_size=0"], "--batch_size=0"),
-    (["--mnist_dir=/nonexistent/mnist"], "/nonexistent/mnist"),
-    (["--num_train=500", "--floor_sizes=1000"], "--floor_sizes=1000"),
-])
-def test_train_classifier_bad_flags(tmp_path, mnist_dir, args, message):
-  base = [f"--mnist_dir={mnist_dir}", f"--workdir={tmp_path / 'r'}"]
-  proc = run_experiment("train_classifier.py", *base, *args, check=False)
-  assert proc.returncode == 2
-  lines = [l for l in proc.stderr.strip().splitlines() if l.startswith("error:")]
-  assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr

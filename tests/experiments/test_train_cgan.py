@@ -106,8 +106,9 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
       shared_data, tmp_path, "--batch_size=6", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
   assert "--parallel" in _bad(shared_data, tmp_path, "--parallel=vmap")
   assert "--lr_decay_begin" in _bad(shared_data, tmp_path, "--lr_decay_begin=10", "--lr_decay_end=5")
-  assert "--lr_decay_begin needs" in _bad(shared_data, tmp_path, "--lr_decay_begin=10")
-  assert "--lr_decay_end must be >= 0" in _bad(shared_data, tmp_path, "--lr_decay_end=-3")
+  assert "--lr_decay_begin=10: needs a positive --lr_decay_end" in _bad(
+      shared_data, tmp_path, "--lr_decay_begin=10")
+  assert "--lr_decay_end=-3: must be >= 0" in _bad(shared_data, tmp_path, "--lr_decay_end=-3")
   assert "--d_learning_rate" in _bad(shared_data, tmp_path, "--d_learning_rate=0")
   assert "--cpu_devices" in _bad(shared_data, tmp_path, "--cpu_devices=-1")
 
@@ -115,9 +116,8 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
 @pytest.mark.parametrize("name", ["cgan_mnist_quick.flags", "cgan_mnist.flags"])
 def test_shipped_flagfiles_run(tmp_path, shared_data, name):
   """The README's configurations parse and train (2 steps) with the recipe they document."""
-  flagfile = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", name)
-  wd = tmp_path / "run"
-  proc = run_experiment("train_cgan.py", f"--flagfile={flagfile}",
+  wd = tmp_path / "run"  # the flagfile path as the README gives it, relative to the repository root
+  proc = run_experiment("train_cgan.py", f"--flagfile=experiments/configs/{name}",
                         f"--mnist_dir={os.path.join(shared_data, 'mnist')}", f"--workdir={wd}",
                         "--num_steps=2", "--eval_every=0", "--sample_every=0", "--progress=false")
   assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 2

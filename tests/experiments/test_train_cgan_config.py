@@ -1,0 +1,84 @@
+"""One source per setting: each experiment's Config fields are its flags; config.json round-trips.
+
+Covers ``experiments/train_cgan.py`` (``configs/cgan.py``) and
+``experiments/train_classifier.py`` (``configs/classifier.py``). The flags are
+inspected in one subprocess per script: each script defines its flags on the
+global absl FLAGS, so two scripts cannot share a process.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from configs import cgan as cgan_config
+from configs import classifier as classifier_config
+
+from conftest import EXPERIMENTS, ROOT
+from jaxstyle import config as cfglib
+
+_INSPECT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {experiments!r})
+    import cli, {script} as script
+    from jaxstyle import config as cfglib
+    script.define_flags()
+    out = {{"flags": {{name: cli.FLAGS[name].help for name in cli.FLAGS}}, "flagfiles": {{}}}}
+    for path in {flagfiles!r}:
+      cli.FLAGS.unparse_flags()
+      cli.FLAGS(["prog", "--flagfile=" + path, "--workdir=unused"])
+      out["flagfiles"][path] = cfglib.to_dict(cli.config_from_flags(script.Config))
+    print(json.dumps(out))
+""")
+
+# script -> (its config module, {variant: the shipped flagfile with those settings})
+EXPERIMENTS_UNDER_TEST = {
+    "train_cgan": (cgan_config, {"quick": "experiments/configs/cgan_mnist_quick.flags",
+                                 "full": "experiments/configs/cgan_mnist.flags"}),
+    "train_classifier": (classifier_config, {}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(EXPERIMENTS_UNDER_TEST))
+def inspected(request):
+  """(config module, flagfiles, what the script's flags say) for one script."""
+  configs, flagfiles = EXPERIMENTS_UNDER_TEST[request.param]
+  code = _INSPECT.format(experiments=EXPERIMENTS, script=request.param,
+                         flagfiles=sorted(flagfiles.values()))
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                        env=env, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return configs, flagfiles, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_every_config_field_is_a_flag_with_help(inspected):
+  configs, _, out = inspected
+  settings = {s.name: s for s in cfglib.settings(configs.Config)}
+  assert set(settings) == {f.name for f in dataclasses.fields(configs.Config)}  # all are settings
+  for name, s in settings.items():
+    assert s.help.strip(), name
+    if s.flag:
+      assert out["flags"].get(name, "").endswith(s.help), name  # enums prefix "<a|b>: "
+    else:  # fixed by the data (MNIST's shape) or a nested architecture: never a flag
+      assert name not in out["flags"], name
+  assert "workdir" in out["flags"] and "workdir" not in settings  # an argument, not a setting
+
+
+def test_config_json_round_trips(inspected):
+  configs, _, _ = inspected
+  cfgs = [configs.get_config(v) for v in configs.VARIANTS]
+  cfgs.append(dataclasses.replace(cfgs[0], seed=7, mnist_dir="/data/mnist"))
+  for cfg in cfgs:
+    text = json.dumps(cfglib.to_dict(cfg))
+    assert cfglib.from_dict(configs.Config, json.loads(text)) == cfg
+
+
+def test_shipped_flagfiles_are_the_config_variants(inspected):
+  configs, flagfiles, out = inspected
+  for variant, path in flagfiles.items():
+    assert cfglib.from_dict(configs.Config, out["flagfiles"][path]) == configs.get_config(variant), path
