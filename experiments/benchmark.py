@@ -1,37 +1,40 @@
-"""Seeded benchmarks; each prints one JSON object.
+"""Seeded benchmarks; each writes one JSON record (measurements + date, machine, commit, versions).
 
-  python experiments/benchmark.py vgg     # VGG-19 forward / forward+backward vs matmul GFLOP/s
-  python experiments/benchmark.py gatys   # one Gatys optimisation step, jaxstyle vs PyTorch
-  python experiments/benchmark.py cgan    # cGAN train steps/s, jaxstyle vs PyTorch
-  python experiments/benchmark.py retrieval  # top-k search time/memory vs library size
+  python experiments/benchmark.py NAME [flags] [--out results.json]
+  python experiments/benchmark.py NAME --help    # that benchmark's flags
 
-Each subcommand lives in ``experiments/bench_<name>.py`` as ``run(argv) -> dict``
-(``argv``: the remaining command-line arguments, parsed by that module).
-Record results in BUILD_NOTES.md with date, machine and command.
+Every benchmark takes ``--out PATH``: the record is printed on stdout and, with
+``--out``, also written there. Each benchmark is a module of
+``experiments/benchmarks/`` (its flags, ``run(options) -> dict``), registered
+with ``@register``; the record layout is ``benchmarks.results``.
 """
 
-import importlib
-import json
-import os
+from __future__ import annotations
+
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli
+from cli import FLAGS, flags
 
-BENCHMARKS = ("vgg", "gatys", "cgan", "retrieval")
+import benchmarks
+
+_ARGV = list(sys.argv)  # before run_subcommands drops the benchmark's name from sys.argv
 
 
-def main(argv):
-  if len(argv) < 2 or argv[1] in ("-h", "--help") or argv[1] not in BENCHMARKS:
-    print(__doc__)
-    if len(argv) >= 2 and argv[1] not in ("-h", "--help"):
-      sys.stderr.write(f"error: unknown benchmark {argv[1]!r}; choose one of {', '.join(BENCHMARKS)}\n")
-      return 2
-    return 0 if len(argv) >= 2 else 2
-  module = importlib.import_module(f"bench_{argv[1]}")
-  result = module.run(argv[2:])
-  print(json.dumps(result, indent=2, sort_keys=True))
-  return 0
+def _subcommand(bench: benchmarks.Benchmark) -> cli.Subcommand:
+
+  def define():
+    bench.define_flags()
+    flags.DEFINE_string("out", None, "Also write the JSON record to this file (folders created).")
+
+  def main(argv):
+    del argv
+    benchmarks.run_benchmark(bench.name, bench.options_from_flags(), out=FLAGS.out,
+                             argv=_ARGV)
+
+  return cli.Subcommand(bench.help, define=define, main=main)
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  cli.run_subcommands({name: _subcommand(b) for name, b in benchmarks.load_all().items()},
+                      doc=__doc__)

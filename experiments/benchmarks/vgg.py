@@ -2,8 +2,9 @@
 
   python experiments/benchmark.py vgg [--sizes 256,512] [--batch 1] [--repeats 5]
       [--dtype float32|bfloat16] [--layout nhwc|nchw] [--weights args|constants] [--seed 0]
+      [--out results.json]
 
-Prints one JSON object. Weights are random He-initialised full VGG-19 weights
+Weights are random He-initialised full VGG-19 weights
 (``vgg.random_weights``; the real weights on these machines stop at conv3_4),
 seeded. FLOPs are counted analytically: 2·H·W·Cin·Cout·9 per conv up to
 conv5_1 (pooling, bias and ReLU are not counted); forward+backward w.r.t. the
@@ -11,38 +12,30 @@ input counts 2× the forward FLOPs (one input-gradient conv per conv, no
 weight gradients). The same run measures f32 matmul GFLOP/s (``jnp.dot`` of
 two N×N matrices) before and after the VGG timings, and reports the better of
 the two as the machine's rate. Timings are the best of ``--repeats`` runs
-after one warm-up (the median is reported too): other processes share the CPU,
-so the load average is recorded at the start and the end, and every rate is
-also given per CPU-second of this process (``*_per_cpu_s``, ``*_vs_matmul_cpu_s``),
+after one warm-up (the median is reported too), apart from the compile time
+(``*_compile_s``). Other processes share the CPU, so every rate is also given
+per CPU-second of this process (``*_per_cpu_s``, ``*_vs_matmul_cpu_s``),
 which a loaded machine distorts much less than wall-clock rates.
 
 XLA flags cannot change inside a process: compare them by running this
-benchmark under different ``XLA_FLAGS`` (recorded in the output).
+benchmark under different ``XLA_FLAGS`` (recorded in the record's ``meta``).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
+import dataclasses
 import statistics
-import sys
 import time
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-  sys.path.insert(0, _ROOT)
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from jaxstyle import vgg  # noqa: E402
+from benchmarks.registry import each_at_least, register
+from jaxstyle import config as cfglib
 
 LAYER = "relu5_1"
 
 
 def conv_flops(height: int, width: int, upto: str = "conv5_1", batch: int = 1) -> int:
   """Analytic conv FLOPs (2·H·W·Cin·Cout·9 per conv) of VGG-19 up to ``upto``."""
+  from jaxstyle import vgg  # pylint: disable=g-import-not-at-top
   total, cin, h, w = 0, 3, height, width
   for b, n, cout in vgg.BLOCKS:
     for c in range(1, n + 1):
@@ -60,6 +53,7 @@ def _time(fn, *args, repeats: int) -> tuple[float, float, float]:
   One warm-up call first. CPU seconds (all threads of this process) make a
   rate that other processes on the machine disturb much less than wall time.
   """
+  import jax  # pylint: disable=g-import-not-at-top
   jax.block_until_ready(fn(*args))
   times, cpu = [], []
   for _ in range(repeats):
@@ -72,6 +66,8 @@ def _time(fn, *args, repeats: int) -> tuple[float, float, float]:
 
 def matmul_gflops(n: int, repeats: int, seed: int) -> dict:
   """f32 ``jnp.dot`` rate of two n×n matrices."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   ka, kb = jax.random.split(jax.random.key(seed))
   a = jax.random.normal(ka, (n, n), jnp.float32)
   b = jax.random.normal(kb, (n, n), jnp.float32)
@@ -84,6 +80,8 @@ def matmul_gflops(n: int, repeats: int, seed: int) -> dict:
 
 def _nchw_forward(params: dict, images: jax.Array, preprocessing: str, dtype) -> jax.Array:
   """The same trunk with NCHW/OIHW convolutions (layout comparison only)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxstyle import vgg  # pylint: disable=g-import-not-at-top
   x = vgg.preprocess(images, preprocessing).astype(dtype).transpose(0, 3, 1, 2)
   for tap in vgg.TAPS[:vgg.TAPS.index(LAYER) + 1]:
     if tap.startswith("conv"):
@@ -101,6 +99,7 @@ def _nchw_forward(params: dict, images: jax.Array, preprocessing: str, dtype) ->
 
 def _build(weights: vgg.VGGWeights, layout: str, dtype, weights_mode: str):
   """Returns (forward(variables, x), variables) for the chosen variant."""
+  from jaxstyle import vgg  # pylint: disable=g-import-not-at-top
   if layout == "nhwc":
     model = vgg.VGG19(preprocessing=weights.preprocessing, dtype=dtype)
 
@@ -118,60 +117,57 @@ def _build(weights: vgg.VGGWeights, layout: str, dtype, weights_mode: str):
   return forward, variables
 
 
-def _parse(argv):
-  p = argparse.ArgumentParser(prog="benchmark.py vgg", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--sizes", default="256,512", help="square input sizes, comma-separated")
-  p.add_argument("--batch", type=int, default=1, help="images per call")
-  p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (best is kept)")
-  p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                 help="VGG compute dtype (the matmul reference is always float32)")
-  p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
-                 help="nhwc: jaxstyle.vgg.VGG19 itself; nchw: the same trunk with NCHW convs")
-  p.add_argument("--weights", choices=("args", "constants"), default="args",
-                 help="pass the weights as jit arguments, or close over them (constants)")
-  p.add_argument("--matmul_n", type=int, default=2048, help="matrix size of the matmul reference")
-  p.add_argument("--no_backward", action="store_true", help="skip forward+backward")
-  p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs")
-  args = p.parse_args(argv)
-  try:
-    args.sizes = [int(s) for s in args.sizes.split(",") if s]
-  except ValueError:
-    p.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-  if not args.sizes or min(args.sizes) < 16 or args.batch < 1 or args.repeats < 1:
-    p.error("--sizes must be >= 16 and --batch, --repeats >= 1")
-  return args
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """The flags of ``benchmark.py vgg``."""
+  sizes: tuple[int, ...] = cfglib.setting((256, 512), "Square input sizes, comma-separated.",
+                                          check=each_at_least(16))
+  batch: int = cfglib.setting(1, "Images per call.", ge=1)
+  repeats: int = cfglib.setting(5, "Timed runs per measurement (best is kept).", ge=1)
+  dtype: str = cfglib.setting("float32", "VGG compute dtype (the matmul reference is always "
+                              "float32).", choices=("float32", "bfloat16"))
+  layout: str = cfglib.setting("nhwc", "nhwc: jaxstyle.vgg.VGG19 itself; nchw: the same trunk "
+                               "with NCHW convs.", choices=("nhwc", "nchw"))
+  weights: str = cfglib.setting("args", "Pass the weights as jit arguments, or close over them "
+                                "(constants).", choices=("args", "constants"))
+  matmul_n: int = cfglib.setting(2048, "Matrix size of the matmul reference.", gt=0)
+  no_backward: bool = cfglib.setting(False, "Skip forward+backward.")
+  seed: int = cfglib.setting(0, "Seed of weights and inputs.")
 
 
-def run(argv) -> dict:
-  args = _parse(argv)
+@register("vgg", help="VGG-19 forward / forward+backward vs matmul GFLOP/s", options=Options)
+def run(options: Options) -> dict:
+  """Times the forward and forward+backward at each size; see the module docstring."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxstyle import vgg  # pylint: disable=g-import-not-at-top
+
+  args = options
   dtype = jnp.bfloat16 if args.dtype == "bfloat16" else jnp.float32
-  load_start = os.getloadavg()
   weights = vgg.random_weights(jax.random.key(args.seed), upto="conv5_1")
   forward, variables = _build(weights, args.layout, dtype, args.weights)
-  fwd = jax.jit(forward)
 
   def loss(variables, x):
     return jnp.sum(forward(variables, x).astype(jnp.float32) ** 2)
 
-  fwd_bwd = jax.jit(jax.grad(loss, argnums=1))
+  fwd, fwd_bwd = jax.jit(forward), jax.jit(jax.grad(loss, argnums=1))
   matmul_before = matmul_gflops(args.matmul_n, args.repeats, args.seed)
   results = []
   for size in args.sizes:
     x = jax.random.uniform(jax.random.fold_in(jax.random.key(args.seed), size),
                            (args.batch, size, size, 3), jnp.float32)
     flops = conv_flops(size, size, batch=args.batch)
-    t0 = time.perf_counter()
-    jax.block_until_ready(fwd.lower(variables, x).compile()(variables, x))
-    compile_s = time.perf_counter() - t0
-    best, median, cpu = _time(fwd, variables, x, repeats=args.repeats)
+    compiled, compile_s = _compile(fwd, variables, x)
+    best, median, cpu = _time(compiled, variables, x, repeats=args.repeats)
     entry = {"size": size, "batch": args.batch, "gflop_forward": flops / 1e9,
              "forward_compile_s": compile_s,
              "forward_best_ms": best * 1e3, "forward_median_ms": median * 1e3,
              "forward_gflops": flops / best / 1e9, "forward_gflops_per_cpu_s": flops / cpu / 1e9}
     if not args.no_backward:
-      best, median, cpu = _time(fwd_bwd, variables, x, repeats=args.repeats)
-      entry.update({"fwd_bwd_best_ms": best * 1e3, "fwd_bwd_median_ms": median * 1e3,
+      compiled, compile_s = _compile(fwd_bwd, variables, x)
+      best, median, cpu = _time(compiled, variables, x, repeats=args.repeats)
+      entry.update({"fwd_bwd_compile_s": compile_s,
+                    "fwd_bwd_best_ms": best * 1e3, "fwd_bwd_median_ms": median * 1e3,
                     "fwd_bwd_gflops": 2 * flops / best / 1e9,
                     "fwd_bwd_gflops_per_cpu_s": 2 * flops / cpu / 1e9})
     results.append(entry)
@@ -185,17 +181,16 @@ def run(argv) -> dict:
       entry["fwd_bwd_vs_matmul"] = entry["fwd_bwd_gflops"] / matmul_rate
       entry["fwd_bwd_vs_matmul_cpu_s"] = entry["fwd_bwd_gflops_per_cpu_s"] / matmul_cpu_rate
   return {
-      "benchmark": "vgg",
       "layer": LAYER,
-      "config": {k: v for k, v in vars(args).items()},
       "matmul_f32": {"before": matmul_before, "after": matmul_after, "gflops": matmul_rate,
                      "gflops_per_cpu_s": matmul_cpu_rate},
-      "results": results,
+      "sizes": results,
       "target_forward_vs_matmul": 0.9,
-      "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                  "cpu_count": os.cpu_count(), "jax": jax.__version__,
-                  "backend": jax.default_backend(), "devices": len(jax.devices()),
-                  "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                  "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
-      "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
   }
+
+
+def _compile(jitted, *args):
+  """(compiled executable, seconds to lower and compile it)."""
+  t0 = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  return compiled, time.perf_counter() - t0

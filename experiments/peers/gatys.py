@@ -9,9 +9,9 @@ sizes), same preprocessing (from the weights' convention), same losses as
 * TV: ``mean over pixels of Σ_c (Δx² + Δy²)``
 
 and Adam on the pixels followed by clipping to [0, 1]. Written from the
-formulas, not from jaxstyle code. Layout: channels_last (NHWC in memory),
-measured faster than NCHW for torch on this CPU.
-Only imported when torch is installed.
+formulas, not from jaxstyle code. Layout: NCHW-shaped tensors, channels_last
+in memory by default (``channels_last=False``: contiguous NCHW). Images in:
+float32 RGB [0, 1], [H, W, 3] NumPy. Imports torch.
 """
 
 from __future__ import annotations
@@ -20,65 +20,25 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-_MEAN_BGR_255 = (103.939, 116.779, 123.68)
-_MEAN_RGB = (0.485, 0.456, 0.406)
-_STD_RGB = (0.229, 0.224, 0.225)
-
-
-def tap_order() -> list[str]:
-  taps = []
-  for b, n in _BLOCKS:
-    for c in range(1, n + 1):
-      taps += [f"conv{b}_{c}", f"relu{b}_{c}"]
-    taps.append(f"pool{b}")
-  return taps
+from peers import vgg as peer_vgg
 
 
 class TorchVGG:
-  """VGG-19 trunk from HWIO numpy kernels; returns requested taps (NCHW tensors)."""
+  """VGG-19 trunk from jaxstyle's HWIO params (``peers.vgg``); returns requested taps (NCHW)."""
 
   def __init__(self, params: Mapping[str, Mapping[str, np.ndarray]], preprocessing: str,
                channels_last: bool = True):
     self.preprocessing = preprocessing
     self.channels_last = channels_last
-    self.w, self.b = {}, {}
-    for name, p in params.items():
-      k = torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(p["kernel"]), (3, 2, 0, 1))))
-      if channels_last:
-        k = k.contiguous(memory_format=torch.channels_last)
-      self.w[name] = k
-      self.b[name] = torch.from_numpy(np.asarray(p["bias"]).copy())
-
-  def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-    """x: [B, 3, H, W] RGB [0, 1]."""
-    if self.preprocessing == "caffe":
-      mean = torch.tensor(_MEAN_BGR_255, dtype=x.dtype).view(1, 3, 1, 1)
-      return x.flip(1) * 255.0 - mean
-    mean = torch.tensor(_MEAN_RGB, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(_STD_RGB, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
+    self.features = peer_vgg.features_from_params(params, channels_last=channels_last)
 
   def __call__(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    wanted = set(layers)
-    order = tap_order()
-    stop = max(order.index(t) for t in wanted)
-    x = self.preprocess(x)
+    """x: [B, 3, H, W] RGB [0, 1]."""
+    x = peer_vgg.preprocess(x, self.preprocessing)
     if self.channels_last:
       x = x.contiguous(memory_format=torch.channels_last)
-    out = {}
-    for tap in order[:stop + 1]:
-      if tap.startswith("conv"):
-        x = F.conv2d(x, self.w[tap], self.b[tap], padding=1)
-      elif tap.startswith("relu"):
-        x = F.relu(x)
-      else:
-        x = F.max_pool2d(x, 2, 2)
-      if tap in wanted:
-        out[tap] = x
-    return out
+    return peer_vgg.taps(self.features, x, layers)
 
 
 def gram(f: torch.Tensor) -> torch.Tensor:
