@@ -57,20 +57,15 @@ def define_workdir(default: str | None = None, required: bool = True, resumes: b
 
 
 def define_seed(default: int = 0):
-  flags.DEFINE_integer("seed", default, "Seed of every random draw (init, data order, noise). "
-                       "Same seed and device count give identical numbers.")
+  flags.DEFINE_integer("seed", default, cfglib.SEED_HELP)
 
 
 def define_vgg_weights():
-  flags.DEFINE_string("vgg_weights", None, "VGG-19 weights: a jaxstyle .npz (or a torchvision .pth / "
-                      "Keras .h5, converted on load). Default: $JAXSTYLE_VGG19, else "
-                      "~/.cache/jaxstyle/vgg19.npz (`python -m jaxstyle.vgg download` puts it there). "
-                      "Partial files work for layers up to their deepest conv.")
+  flags.DEFINE_string("vgg_weights", None, cfglib.VGG_WEIGHTS_HELP)
 
 
 def define_mnist_dir():
-  flags.DEFINE_string("mnist_dir", None, "Directory with MNIST IDX files (train-images-idx3-ubyte"
-                      "[.gz], train-labels-idx1-ubyte[.gz], t10k-...). If unset, MNIST comes from TFDS.")
+  flags.DEFINE_string("mnist_dir", None, cfglib.MNIST_DIR_HELP)
 
 
 # ----------------------------------------------------------------------------- config flags
@@ -99,7 +94,7 @@ def define_config_flags(cls: type, *, defaults: Mapping[str, Any] | None = None,
     prefix: flag name prefix (``--{prefix}{field}``).
 
   Returns:
-    The names of the flags defined. A flag that already exists (e.g. ``seed``
+    The names of the flags defined (a setting's ``flag_name`` if it has one). A flag that already exists (e.g. ``seed``
     from ``define_seed``) is not redefined; ``config_from_flags`` reads it.
   """
   defaults = dict(defaults or {})
@@ -110,7 +105,7 @@ def define_config_flags(cls: type, *, defaults: Mapping[str, Any] | None = None,
   for s in cfglib.settings(cls):
     if not s.flag or s.name in exclude:
       continue
-    name = prefix + s.name
+    name = prefix + s.cli_name
     if name in FLAGS:
       continue
     default = _flag_text(s, defaults.get(s.name, s.default))
@@ -159,7 +154,7 @@ def config_from_flags(cls: type, *, prefix: str = "", **overrides: Any) -> Any:
   """
   values = {}
   for s in cfglib.settings(cls):
-    name = prefix + s.name
+    name = prefix + s.cli_name
     if s.name in overrides or not s.flag or name not in FLAGS:
       continue
     values[s.name] = _from_flag(s, name, FLAGS[name].value)
@@ -168,15 +163,11 @@ def config_from_flags(cls: type, *, prefix: str = "", **overrides: Any) -> Any:
     return cfglib.validate(cls(**values))
   except ConfigError as e:
     field = getattr(e, "setting", None)
-    if field is not None and (prefix + field) in FLAGS:
-      raise UsageError(f"--{prefix}{field}={_show(e.value)}: {e.problem}") from None
+    by_name = {s.name: s for s in cfglib.settings(cls)}
+    if field in by_name and (prefix + by_name[field].cli_name) in FLAGS:
+      s = by_name[field]
+      raise UsageError(f"--{prefix}{s.cli_name}={cfglib.text(s, e.value)}: {e.problem}") from None
     raise
-
-
-def _show(value: Any) -> str:
-  if isinstance(value, tuple):
-    return ",".join(map(str, value))
-  return str(value)
 
 
 def flag_given(name: str) -> bool:

@@ -35,6 +35,16 @@ from jaxstyle.errors import ConfigError
 
 _META = "jaxstyle_setting"
 
+# Help texts of settings that many commands share (one wording everywhere).
+SEED_HELP = ("Seed of every random draw (init, data order, noise). Same seed and device count give "
+             "identical numbers.")
+MNIST_DIR_HELP = ("Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], "
+                  "train-labels-idx1-ubyte[.gz], t10k-...). If unset, MNIST comes from TFDS.")
+VGG_WEIGHTS_HELP = ("VGG-19 weights: a jaxstyle .npz (or a torchvision .pth / Keras .h5, converted on "
+                    "load). Default: $JAXSTYLE_VGG19, else ~/.cache/jaxstyle/vgg19.npz (`python -m "
+                    "jaxstyle.vgg download` puts it there). Partial files work for layers up to their "
+                    "deepest conv.")
+
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
@@ -53,6 +63,12 @@ class Setting:
   flag: bool = True
   parse: Callable[[str], Any] | None = None
   format: Callable[[Any], str] | None = None
+  flag_name: str | None = None
+
+  @property
+  def cli_name(self) -> str:
+    """The flag's name: ``flag_name`` if given, else the field name."""
+    return self.flag_name or self.name
 
   @property
   def base_type(self) -> Any:
@@ -76,7 +92,7 @@ class Setting:
 def setting(default: Any, help: str, *, choices=None, gt=None, ge=None, lt=None, le=None,
             check: Callable[[Any], str | None] | None = None, resume: bool = False,
             flag: bool = True, parse: Callable[[str], Any] | None = None,
-            format: Callable[[Any], str] | None = None) -> Any:
+            format: Callable[[Any], str] | None = None, flag_name: str | None = None) -> Any:
   """A dataclass field with its help text and checks.
 
   Args:
@@ -89,11 +105,14 @@ def setting(default: Any, help: str, *, choices=None, gt=None, ge=None, lt=None,
       optimiser, data order, ...).
     flag: expose it as a command-line flag.
     parse, format: text ↔ value conversion for the flag of a non-basic type.
+    flag_name: the flag's name when it differs from the field's (e.g. a short
+      ``lr`` for ``learning_rate``); errors then name the flag.
   """
   if not help or not help.strip():
     raise ValueError("setting() needs a help text")
   meta = dict(help=help, choices=tuple(choices) if choices is not None else None, gt=gt, ge=ge,
-              lt=lt, le=le, check=check, resume=resume, flag=flag, parse=parse, format=format)
+              lt=lt, le=le, check=check, resume=resume, flag=flag, parse=parse, format=format,
+              flag_name=flag_name)
   return dataclasses.field(default=default, metadata={_META: meta})
 
 
@@ -231,11 +250,24 @@ def resume_mismatch(cls: type, old: Mapping[str, Any], new: Any) -> str | None:
     was = _from_json(hints[s.name], old[s.name])
     now = getattr(new, s.name)
     if was != now:
-      return f"--{s.name}={_text(was)} (now {_text(now)})"
+      return f"--{s.cli_name}={text(s, was)} (now {text(s, now)})"
   return None
 
 
-def _text(v: Any) -> str:
-  if isinstance(v, tuple):
-    return ",".join(map(str, v))
-  return str(v)
+def text(s: Setting, value: Any) -> str:
+  """``value`` of setting ``s`` as it would be written on a command line."""
+  if value is None:
+    return "None"
+  if s.format is not None:
+    return s.format(value)
+  if isinstance(value, tuple):
+    return ",".join(map(str, value))
+  return str(value)
+
+
+def find(cls: type, name: str) -> Setting:
+  """The ``Setting`` of field ``name`` of ``cls``."""
+  for s in settings(cls):
+    if s.name == name:
+      return s
+  raise KeyError(name)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.fileio import atomic_open, atomic_write_text, file_sha256  # noqa: F401  (re-exported)
+from jaxstyle.fileio import atomic_write_text
 
 
 def versions() -> dict[str, str]:
@@ -37,11 +37,12 @@ def versions() -> dict[str, str]:
   return out
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+  """`value` as JSON-able data: arrays to lists or scalars, non-finite floats to their repr."""
   if isinstance(value, Mapping):
-    return {str(k): _jsonable(v) for k, v in value.items()}
+    return {str(k): jsonable(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
+    return [jsonable(v) for v in value]
   if isinstance(value, (np.generic,)):
     value = value.item()
   if hasattr(value, "shape") and hasattr(value, "dtype"):  # jax / numpy arrays
@@ -84,7 +85,7 @@ class RunDir:
     import jax  # local import: keeps this module importable without initialising JAX
 
     record = {
-        "config": _jsonable(config),
+        "config": jsonable(config),
         "versions": versions(),
         "device_count": jax.device_count(),
         "local_device_count": jax.local_device_count(),
@@ -92,7 +93,7 @@ class RunDir:
         "backend": jax.default_backend(),
         "argv": list(sys.argv),
     }
-    record.update(_jsonable(extra))
+    record.update(jsonable(extra))
     atomic_write_text(self.config_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
@@ -123,7 +124,7 @@ class RunDir:
   def log_metrics(self, step: int, metrics: Mapping[str, Any]) -> dict:
     """Appends one line ``{"step": step, **metrics}`` to metrics.jsonl."""
     row = {"step": int(step)}
-    row.update(_jsonable(dict(metrics)))
+    row.update(jsonable(dict(metrics)))
     with open(self.metrics_path, "a") as f:
       f.write(json.dumps(row, sort_keys=True) + "\n")
     return row
