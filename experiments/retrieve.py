@@ -38,7 +38,7 @@ from jaxstyle import config as cfglib
 from jaxstyle import fileio
 from jaxstyle import images as images_lib
 from jaxstyle import retrieval
-from jaxstyle import vgg as vgg_lib
+from jaxstyle import vgg
 
 # Descriptor settings that get no override flag: the preset (--descriptor) chooses the kind.
 _NOT_FLAGS = ("kind",)
@@ -131,7 +131,7 @@ def _index_main(argv):
   if not os.path.isdir(library):
     raise cli.UsageError(f"--library {library}: not a folder")
   config = _descriptor_config(FLAGS.descriptor)
-  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  weights = vgg.load_weights(FLAGS.vgg_weights)
   bar = tqdm(total=0, unit="img", desc="index", dynamic_ncols=True)
 
   def progress(done, total):
@@ -206,7 +206,7 @@ def _query_main(argv):
                          "`retrieve.py index`")
   if not len(index):
     raise retrieval.RetrievalError(f"{index_path}: the index is empty")
-  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  weights = vgg.load_weights(FLAGS.vgg_weights)
   scores, idx = retrieval.query_index(index, weights, [image], k=FLAGS.k,
                                       batch_size=FLAGS.batch_size)
   root = index.library
@@ -255,7 +255,7 @@ def _eval_main(argv):
   del argv
   configs = [_descriptor_config(name) for name in FLAGS.descriptors]
   rows = read_labels(FLAGS.labels, FLAGS.library)
-  weights = vgg_lib.load_weights(FLAGS.vgg_weights)
+  weights = vgg.load_weights(FLAGS.vgg_weights)
   embedder = retrieval.Embedder(weights, configs, batch_size=FLAGS.batch_size)
   descs = [[] for _ in configs]
   labels, failed = [], []

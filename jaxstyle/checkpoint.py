@@ -17,11 +17,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxstyle.errors import JaxstyleError
-
-
-class CheckpointError(JaxstyleError):
-  """A checkpoint cannot be read or does not fit the model."""
+from jaxstyle.errors import CheckpointError
 
 
 class Checkpointer:

@@ -1,8 +1,11 @@
-"""Exception types shared by the whole package.
+"""Every user-facing error type of jaxstyle, in one place.
 
 Every error a user can cause by handing us a bad file, path or setting is a
 ``JaxstyleError``; the command-line tools print its message as one line and
-exit with status 2 instead of showing a traceback.
+exit with status 2 instead of showing a traceback. Messages name the file,
+flag or setting, what is wrong and what to do. Each package re-exports the
+types it raises (e.g. ``jaxstyle.vgg.WeightsError``); ``ImageError``, which
+carries the path and cause, lives in ``jaxstyle.images``.
 """
 
 
@@ -12,3 +15,39 @@ class JaxstyleError(Exception):
 
 class ConfigError(JaxstyleError, ValueError):
   """A setting is invalid (bad flag value, inconsistent options)."""
+
+
+class WeightsError(JaxstyleError):
+  """VGG weights are missing, malformed, unsafe, or do not cover a requested layer."""
+
+
+class DataError(JaxstyleError):
+  """A dataset file is missing or malformed, a split unknown, or TFDS preparation cannot run."""
+
+
+class RetrievalError(JaxstyleError):
+  """A retrieval input is unusable: empty library, bad or mismatched index."""
+
+
+class DescriptorError(RetrievalError, ConfigError):
+  """A style descriptor config is invalid or not available."""
+
+
+class CheckpointError(JaxstyleError):
+  """A checkpoint cannot be read or does not fit the model."""
+
+
+class MetricError(JaxstyleError):
+  """Unknown metric name, or inputs a metric cannot use."""
+
+
+class OracleError(JaxstyleError):
+  """An oracle checkpoint is missing, malformed or does not match its config."""
+
+
+class OptimizationError(JaxstyleError):
+  """The optimisation diverged (non-finite loss) or was given bad inputs."""
+
+
+class StylizerInputError(JaxstyleError, ValueError):
+  """Images or latents whose shape a stylization network cannot take."""

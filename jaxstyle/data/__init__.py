@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from jaxstyle.data import tfds_source
 from jaxstyle.data.batches import BatchIterator, to_float_nhwc
-from jaxstyle.data.errors import DataError
+from jaxstyle.errors import DataError
 from jaxstyle.data.mnist import MNIST_FILES, load_mnist, load_mnist_idx, load_mnist_tfds, read_idx
 
 __all__ = ["BatchIterator", "DataError", "MNIST_FILES", "load_mnist", "load_mnist_idx",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxstyle.data.errors import DataError
+from jaxstyle.errors import DataError
 
 
 def to_float_nhwc(images: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import struct
 import numpy as np
 
 from jaxstyle.data import tfds_source
-from jaxstyle.data.errors import DataError
+from jaxstyle.errors import DataError
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from jaxstyle.data.errors import DataError
+from jaxstyle.errors import DataError
 
 FILE_FORMAT = "array_record"
 TFDS_INSTALL = 'pip install -e ".[tfds]"'

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from jaxstyle.errors import JaxstyleError
-
-
-class MetricError(JaxstyleError):
-  """Unknown metric name, or inputs a metric cannot use."""
+from jaxstyle.errors import MetricError
 
 
 Metric = Callable[[Any], dict]

@@ -36,16 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import JaxstyleError
+from jaxstyle.errors import OracleError
 from jaxstyle.fileio import atomic_open
 from jaxstyle.nets.layers import max_pool_2x2
 
 META_KEY = "__meta__"
 DEFAULT_ORACLE = "mnist_oracle.npz"  # inside the jaxstyle/assets package-data folder
-
-
-class OracleError(JaxstyleError):
-  """An oracle checkpoint is missing, malformed or does not match its config."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,16 +15,24 @@
   to float summation order); ``Conv``: ``nn.Conv`` with "SAME" padding (same
   parameter names, shapes and initialisers) computed by either lowering
   (``CONV_LOWERINGS``: "xla", "matmul", or "auto", the rule in ``_auto_matmul``).
+* ``reflect_pad``, ``pad_to_multiple`` (reflection padding, static pad widths
+  so shapes may be symbolic), ``instance_norm`` (parameter-free, f32 statistics),
+  ``upsample_2x`` (nearest or bilinear), ``check_images_and_latent`` (input
+  checks of the style-conditioned networks, ``StylizerInputError``) and
+  ``jitted_init`` (``jax.jit(module.init)`` cached per module definition).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxstyle.errors import StylizerInputError
 
 CONV_LOWERINGS = ("auto", "xla", "matmul")
 
@@ -115,3 +123,103 @@ def depth_to_space(x: jax.Array, r: int) -> jax.Array:
   b, h, w, c = x.shape
   x = x.reshape(b, h, w, r, r, c // (r * r))
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h * r, w * r, c // (r * r))
+
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+UPSAMPLES = ("nearest", "bilinear")
+
+
+def reflect_pad(x: jax.Array, pad: int | tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+  """Reflection padding (``np.pad(mode="reflect")``: edge not repeated) of NHWC ``x`` in H and W.
+
+  ``pad``: one int for all four sides, or ``((top, bottom), (left, right))``.
+  """
+  if isinstance(pad, int):
+    pad = ((pad, pad), (pad, pad))
+  (t, b), (l, r) = pad
+  if not (t or b or l or r):
+    return x
+  return jnp.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), mode="reflect")
+
+
+def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
+  """Reflection-pads NHWC ``x`` at the bottom and right up to multiples of ``multiple``.
+
+  Pads by the fixed ``multiple - 1`` and slices, which equals padding by
+  exactly the missing amount (reflection rows do not depend on the pad width)
+  and keeps every pad width static under symbolic shapes. Needs H, W >= multiple.
+  """
+  if multiple == 1:
+    return x
+  h, w = x.shape[1], x.shape[2]
+  x = reflect_pad(x, ((0, multiple - 1), (0, multiple - 1)))
+  return x[:, :multiple * ((h + multiple - 1) // multiple), :multiple * ((w + multiple - 1) // multiple)]
+
+
+def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
+  """Parameter-free instance norm of NHWC ``x`` over H, W per example and channel.
+
+  Computed in float32 (``(x - mean) / sqrt(var + eps)``, biased variance);
+  returns ``x``'s dtype.
+  """
+  xf = x.astype(jnp.float32)
+  mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
+  var = jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
+  return ((xf - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+
+
+def upsample_2x(x: jax.Array, method: str = "nearest") -> jax.Array:
+  """2x upsampling of NHWC ``x``: ``nearest`` (each pixel to a 2x2 block) or ``bilinear``.
+
+  ``bilinear`` uses half-pixel centres and clamps at the edges, the convention
+  of ``jax.image.resize(method="bilinear")`` for a 2x enlargement, written with
+  fixed pads and slices so that it works under symbolic shapes.
+  """
+  if method == "nearest":
+    b, h, w, c = x.shape
+    x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c))
+    return x.reshape(b, 2 * h, 2 * w, c)
+  if method != "bilinear":
+    raise ValueError(f"unknown upsample {method!r}; choose one of {UPSAMPLES}")
+  for axis in (1, 2):
+    pad = [(0, 0)] * 4
+    pad[axis] = (1, 1)
+    e = jnp.pad(x, pad, mode="edge")
+    n = x.shape[axis]
+    prev = jax.lax.slice_in_dim(e, 0, n, axis=axis)
+    nxt = jax.lax.slice_in_dim(e, 2, n + 2, axis=axis)
+    even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
+    x = jnp.stack([even, odd], axis=axis + 1)
+    shape = list(even.shape)
+    shape[axis] = 2 * n
+    x = x.reshape(shape)
+  return x
+
+
+def check_images_and_latent(images: jax.Array, latent: jax.Array, *, latent_dim: int,
+                            min_size: int, network: str = "stylizer") -> jax.Array:
+  """Validates NHWC RGB ``images`` (H, W >= ``min_size``) and ``latent``; returns float32 [B, D].
+
+  ``latent``: [D], [1, D] or [B, D] (broadcast over the batch). Raises
+  ``StylizerInputError`` naming ``network`` and the problem.
+  """
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise StylizerInputError(f"the {network} takes RGB images [B, H, W, 3], got shape {images.shape}")
+  b, h, w = images.shape[:3]
+  if h < min_size or w < min_size:
+    raise StylizerInputError(f"images of {h}x{w} pixels are too small for the {network}: it needs "
+                             f"at least {min_size}x{min_size}; upscale or pad the image")
+  if latent.ndim == 1:
+    latent = latent[None]
+  if latent.ndim != 2 or latent.shape[-1] != latent_dim:
+    raise StylizerInputError(f"latent has shape {latent.shape}, the {network} expects "
+                             f"[{latent_dim}] or [batch, {latent_dim}] (latent_dim={latent_dim})")
+  if latent.shape[0] not in (1, b):
+    raise StylizerInputError(f"latent batch {latent.shape[0]} does not match the image batch {b}")
+  return jnp.broadcast_to(latent.astype(jnp.float32), (b, latent_dim))
+
+
+@functools.lru_cache(maxsize=32)
+def jitted_init(module: nn.Module) -> Callable:
+  """``jax.jit(module.init)``, compiled once per (frozen, hashable) module definition."""
+  return jax.jit(module.init)

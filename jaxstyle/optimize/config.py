@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxstyle import config as cfglib
 from jaxstyle import losses
-from jaxstyle import vgg as vgglib
+from jaxstyle import vgg
 from jaxstyle.errors import ConfigError
 
 Layers = tuple[tuple[str, float], ...]
@@ -64,9 +64,10 @@ def format_layers(layers: Layers) -> str:
 
 
 def _check_layers(layers: Layers) -> str | None:
+  problem = vgg.check_taps([layer for layer, _ in layers]) if layers else None
+  if problem:
+    return problem
   for layer, weight in layers:
-    if layer not in vgglib.TAPS:
-      return f"unknown VGG-19 layer {layer!r} (e.g. relu1_1, relu3_2)"
     if not math.isfinite(weight) or weight < 0:
       return f"weight of {layer} must be finite and >= 0, got {weight!r}"
   return None
@@ -140,7 +141,7 @@ class StylizeConfig:
   style_scale: float = cfglib.setting(
       1.0, "Style image longer side = this x the output's longer side (larger = bigger brush "
       "strokes).", gt=0, check=_finite)
-  pooling: str = cfglib.setting("max", "VGG pooling.", choices=tuple(vgglib.POOLING))
+  pooling: str = cfglib.setting("max", "VGG pooling.", choices=tuple(vgg.POOLING))
   dtype: str = cfglib.setting("float32", "VGG compute dtype.", choices=tuple(DTYPES))
   lbfgs_memory: int = cfglib.setting(10, "L-BFGS history size.", gt=0)
 

@@ -58,8 +58,8 @@ import numpy as np
 import optax
 
 from jaxstyle import config as cfglib
-from jaxstyle import vgg as vgglib
-from jaxstyle.errors import JaxstyleError
+from jaxstyle import vgg
+from jaxstyle.errors import OptimizationError
 from jaxstyle.images.color import luminance, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
 from jaxstyle.images.ops import resize
 from jaxstyle.optimize.config import MIN_SIDE, SYNTHESIS, StylizeConfig, synthesis_config
@@ -67,10 +67,6 @@ from jaxstyle.optimize.objective import Objective
 
 Array = jax.Array
 RESIZE = "bilinear"  # the ``jaxstyle.images.resize`` method used at every scale
-
-
-class OptimizationError(JaxstyleError):
-  """The optimisation diverged (non-finite loss) or was given bad inputs."""
 
 
 @dataclasses.dataclass
@@ -189,10 +185,10 @@ def _as_image(x: Any, name: str) -> np.ndarray:
   return arr
 
 
-def _check_config(config: StylizeConfig, vgg: vgglib.VGGWeights) -> None:
+def _check_config(config: StylizeConfig, weights: vgg.VGGWeights) -> None:
   """``ConfigError`` for a bad setting, ``WeightsError`` for layers ``vgg`` lacks."""
   cfglib.validate(config)
-  vgg.check_layers(config.layers())
+  weights.check_layers(config.layers())
 
 
 def _check_styles(styles: Sequence[Any],
@@ -244,13 +240,13 @@ def _next_image(x: Array, prev_content: np.ndarray | None, content: np.ndarray |
 # Public entry points.
 
 
-def _optimize(vgg: vgglib.VGGWeights, content: np.ndarray | None, styles: list,
+def _optimize(weights: vgg.VGGWeights, content: np.ndarray | None, styles: list,
               blend: list, out_hw: tuple[int, int], config: StylizeConfig, key: Array,
               init_image: np.ndarray | None,
               callback: Callable[[dict], None] | None) -> Result:
-  fns = _compiled(vgg.preprocessing, _step_key(config))
+  fns = _compiled(weights.preprocessing, _step_key(config))
   optimizer, step, targets_fn = fns.optimizer, fns.step, fns.targets
-  variables = vgg.variables()
+  variables = weights.variables()
   history: list[dict] = []
   sizes = scale_sizes(*out_hw, config.num_scales, config.scale_factor)
   x = prev_c = None
@@ -290,14 +286,14 @@ def _optimize(vgg: vgglib.VGGWeights, content: np.ndarray | None, styles: list,
   return Result(image=image, history=history)
 
 
-def stylize(vgg: vgglib.VGGWeights, content: Any, styles: Sequence[Any],
+def stylize(weights: vgg.VGGWeights, content: Any, styles: Sequence[Any],
             style_weights: Sequence[float] | None = None,
             config: StylizeConfig = StylizeConfig(), key: Array | None = None, *,
             init_image: Any = None, callback: Callable[[dict], None] | None = None) -> Result:
   """Gatys style transfer of ``styles`` onto ``content``.
 
   Args:
-    vgg: VGG-19 weights (their preprocessing convention is used).
+    weights: VGG-19 weights (their preprocessing convention is used).
     content: ``[H, W, 3]`` float32 RGB in [0, 1]; the output has its size.
     styles: one or more ``[h_i, w_i, 3]`` style images (any sizes; resized to
       ``config.style_scale`` × the output's longer side).
@@ -316,7 +312,7 @@ def stylize(vgg: vgglib.VGGWeights, content: Any, styles: Sequence[Any],
       non-finite loss. ConfigError / WeightsError: bad config or layers
       beyond the weights.
   """
-  _check_config(config, vgg)
+  _check_config(config, weights)
   content = _as_image(content, "content image")
   styles, blend = _check_styles(styles, style_weights)
   if config.init == "image":
@@ -329,25 +325,25 @@ def stylize(vgg: vgglib.VGGWeights, content: Any, styles: Sequence[Any],
     styles = [match_luminance(s, content) for s in styles]
     if init_image is not None:
       init_image = luminance(init_image).repeat(3, axis=-1)
-    res = _optimize(vgg, luminance(content).repeat(3, axis=-1), styles, blend,
+    res = _optimize(weights, luminance(content).repeat(3, axis=-1), styles, blend,
                     content.shape[:2], config, key, init_image, callback)
     yiq = np.concatenate([luminance(res.image), rgb_to_yiq(content)[..., 1:]], axis=-1)
     res.image = np.clip(yiq_to_rgb(yiq), 0.0, 1.0).astype(np.float32)
     return res
   if config.preserve_color == "histogram":
     styles = [match_color(s, content) for s in styles]
-  return _optimize(vgg, content, styles, blend, content.shape[:2], config, key, init_image,
+  return _optimize(weights, content, styles, blend, content.shape[:2], config, key, init_image,
                    callback)
 
 
-def synthesize(vgg: vgglib.VGGWeights, styles: Sequence[Any], size: int | tuple[int, int],
+def synthesize(weights: vgg.VGGWeights, styles: Sequence[Any], size: int | tuple[int, int],
                key: Array, style_weights: Sequence[float] | None = None,
                config: StylizeConfig | None = None, *,
                callback: Callable[[dict], None] | None = None) -> Result:
   """A new image in the style of ``styles`` by Gram matching from noise.
 
   Args:
-    vgg: VGG-19 weights.
+    weights: VGG-19 weights.
     styles: one or more ``[h, w, 3]`` style images.
     size: output ``(height, width)``, or an int for a square image.
     key: PRNG key for the init noise; different keys give different images.
@@ -361,7 +357,7 @@ def synthesize(vgg: vgglib.VGGWeights, styles: Sequence[Any], size: int | tuple[
     ``Result`` with a ``[height, width, 3]`` image.
   """
   config = (config or synthesis_config()).replace(**SYNTHESIS)
-  _check_config(config, vgg)
+  _check_config(config, weights)
   hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
   if len(hw) != 2 or any(int(v) != v or v < 1 for v in hw):
     raise OptimizationError(f"size must be a positive int or (height, width), got {size!r}")
@@ -369,10 +365,10 @@ def synthesize(vgg: vgglib.VGGWeights, styles: Sequence[Any], size: int | tuple[
   if min(hw) < MIN_SIDE:
     raise OptimizationError(f"size {hw} too small: each side must be >= {MIN_SIDE} px")
   styles, blend = _check_styles(styles, style_weights)
-  return _optimize(vgg, None, styles, blend, hw, config, key, None, callback)
+  return _optimize(weights, None, styles, blend, hw, config, key, None, callback)
 
 
-def evaluate(vgg: vgglib.VGGWeights, image: Any, content: Any | None, styles: Sequence[Any],
+def evaluate(weights: vgg.VGGWeights, image: Any, content: Any | None, styles: Sequence[Any],
              style_weights: Sequence[float] | None = None,
              config: StylizeConfig = StylizeConfig()) -> dict[str, float]:
   """Loss parts of ``image`` against ``content``/``styles`` at ``image``'s size.
@@ -389,9 +385,9 @@ def evaluate(vgg: vgglib.VGGWeights, image: Any, content: Any | None, styles: Se
     config = config.replace(alpha=0.0)
   else:
     content = resize(_as_image(content, "content image"), image.shape[:2], method=RESIZE)
-  _check_config(config, vgg)
-  fns = _compiled(vgg.preprocessing, _step_key(config))
-  variables = vgg.variables()
+  _check_config(config, weights)
+  fns = _compiled(weights.preprocessing, _step_key(config))
+  variables = weights.variables()
   s = _scale_styles(styles, image.shape[:2], config.style_scale)
   targets = fns.targets(variables, content, s, blend)
   parts = fns.parts(variables, jnp.asarray(image)[None], targets)

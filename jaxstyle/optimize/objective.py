@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle import losses
-from jaxstyle import vgg as vgglib
+from jaxstyle import vgg
 from jaxstyle.optimize.config import DTYPES, StylizeConfig
 
 Array = jax.Array
@@ -42,7 +42,7 @@ class Objective:
 
   def __init__(self, preprocessing: str, config: StylizeConfig):
     self.config = config
-    self.model = vgglib.VGG19(preprocessing=preprocessing, pooling=config.pooling,
+    self.model = vgg.VGG19(preprocessing=preprocessing, pooling=config.pooling,
                               dtype=DTYPES[config.dtype])
     self.layers = config.layers()
     self.content_weights = dict(config.content_layers) if config.alpha > 0 else {}

@@ -14,7 +14,7 @@ from jaxstyle.retrieval.build import BuildReport, build_index, partial_path
 from jaxstyle.retrieval.descriptors import (DESCRIPTOR_KINDS, PRESETS, DescriptorConfig, Embedder,
                                             descriptor_dim, descriptor_fn, get_config,
                                             image_views, stats_fn, tile_starts)
-from jaxstyle.retrieval.errors import DescriptorError, RetrievalError
+from jaxstyle.errors import DescriptorError, RetrievalError
 from jaxstyle.retrieval.index import (INDEX_FORMAT, INDEX_VERSION, StyleIndex, check_compatible,
                                       load_index, save_index, weights_fingerprint)
 from jaxstyle.retrieval.query import PROFILE_SUFFIX, query_index, query_profile

@@ -25,10 +25,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from jaxstyle import images as images_lib
-from jaxstyle import vgg as vgg_lib
+from jaxstyle import vgg
 from jaxstyle.fileio import file_sha256
 from jaxstyle.retrieval.descriptors import DescriptorConfig, Embedder, descriptor_dim, get_config
-from jaxstyle.retrieval.errors import RetrievalError
+from jaxstyle.errors import RetrievalError
 from jaxstyle.retrieval.index import (StyleIndex, check_compatible, load_index, save_index,
                                       weights_fingerprint)
 
@@ -144,14 +144,14 @@ def _plan(files: Sequence[str], library: str, by_path: dict, by_hash: dict,
   return records, todo
 
 
-def _snapshot(records: dict[str, _Record], config: DescriptorConfig, vgg: dict, library: str,
+def _snapshot(records: dict[str, _Record], config: DescriptorConfig, vgg_record: dict, library: str,
               failed: list, complete: bool) -> StyleIndex:
   """The index of ``records``; whitened only when ``complete`` (partial files are not searched)."""
   keys = sorted(records)
   base = (np.stack([records[k].base for k in keys]).astype(np.float32) if keys
           else np.zeros((0, descriptor_dim(config)), np.float32))
   index = StyleIndex(
-      config=config, vgg=vgg, paths=keys, sha256=[records[k].sha256 for k in keys],
+      config=config, vgg=vgg_record, paths=keys, sha256=[records[k].sha256 for k in keys],
       size=np.asarray([records[k].size for k in keys], np.int64),
       mtime_ns=np.asarray([records[k].mtime_ns for k in keys], np.int64), base=base,
       library=os.path.abspath(library), failed=sorted(failed), complete=complete)
@@ -175,7 +175,7 @@ def _embed_group(embedder: Embedder, group: Sequence[_Todo], library: str,
   return len(ok)
 
 
-def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
+def build_index(library: str, out: str, weights: vgg.VGGWeights,
                 config: DescriptorConfig, *, batch_size: int = 8, group_size: int = 32,
                 save_every: int = 256, rebuild: bool = False,
                 progress: Callable[[int, int], None] | None = None
@@ -213,8 +213,8 @@ def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
   if previous is not None:
     report.dropped = len(set(previous.paths) - {_relpath(p, library) for p in files})
 
-  vgg = {"fingerprint": fingerprint, "source": weights.source,
-         "preprocessing": weights.preprocessing}
+  vgg_record = {"fingerprint": fingerprint, "source": weights.source,
+                "preprocessing": weights.preprocessing}
   embedder = Embedder(weights, config, batch_size=batch_size)
   done, since_save = len(files) - len(todo), 0
   if progress:
@@ -224,7 +224,7 @@ def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
     since_save += _embed_group(embedder, group, library, records, by_hash, report)
     done += len(group)
     if save_every and since_save >= save_every and start + group_size < len(todo):
-      save_index(_snapshot(records, config, vgg, library, report.failed, complete=False),
+      save_index(_snapshot(records, config, vgg_record, library, report.failed, complete=False),
                  partial_path(out))
       since_save = 0
     if progress:
@@ -234,7 +234,7 @@ def build_index(library: str, out: str, weights: vgg_lib.VGGWeights,
     raise RetrievalError(f"{library}: none of the {len(files)} image files could be read "
                          f"(first error: {report.failed[0][1] if report.failed else '?'}); "
                          "no index written")
-  index = _snapshot(records, config, vgg, library, report.failed, complete=True)
+  index = _snapshot(records, config, vgg_record, library, report.failed, complete=True)
   save_index(index, out)
   if os.path.exists(partial_path(out)):
     os.unlink(partial_path(out))

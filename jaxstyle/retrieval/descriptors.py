@@ -43,9 +43,9 @@ import numpy as np
 from jaxstyle import config as cfglib
 from jaxstyle import images as images_lib
 from jaxstyle import losses
-from jaxstyle import vgg as vgg_lib
+from jaxstyle import vgg
 from jaxstyle.errors import ConfigError
-from jaxstyle.retrieval.errors import DescriptorError
+from jaxstyle.errors import DescriptorError
 from jaxstyle.retrieval.sketch import count_sketch, sketch_params
 
 DESCRIPTOR_KINDS = ("gram", "stats", "encoder")
@@ -60,15 +60,6 @@ def _kind_available(kind: str) -> str | None:
     return ("not available yet: the style encoder's latent needs the trained style encoder of "
             "the stylization network, which does not exist in this build; use --descriptor gram "
             "or --descriptor stats")
-  return None
-
-
-def _check_layers(layers: tuple[str, ...]) -> str | None:
-  if not layers:
-    return "a descriptor needs at least one VGG layer"
-  unknown = [layer for layer in layers if layer not in vgg_lib.TAPS]
-  if unknown:
-    return f"unknown VGG-19 layer {unknown[0]!r}; use names like relu2_1, relu3_2"
   return None
 
 
@@ -92,7 +83,7 @@ class DescriptorConfig:
   layers: tuple[str, ...] = cfglib.setting(
       ("relu3_1", "relu3_2", "relu3_3", "relu3_4"),
       "VGG-19 taps whose statistics form the descriptor (comma-separated, e.g. relu3_1,relu3_2).",
-      check=_check_layers)
+      check=vgg.check_taps)
   layer_weights: tuple[float, ...] | None = cfglib.setting(
       None, "One weight per layer of the descriptor (default: all 1).")
   scales: tuple[int, ...] = cfglib.setting(
@@ -115,7 +106,7 @@ class DescriptorConfig:
   whiten_min_images: int = cfglib.setting(
       200, "Libraries with fewer images are searched without whitening.", ge=0)
   pooling: str = cfglib.setting(
-      "max", "VGG pooling: max (the pretrained behaviour) or avg.", choices=vgg_lib.POOLING)
+      "max", "VGG pooling: max (the pretrained behaviour) or avg.", choices=vgg.POOLING)
 
   def __post_init__(self):
     for name in ("layers", "scales", "layer_weights"):
@@ -214,14 +205,14 @@ def image_views(image: np.ndarray, scale: int) -> np.ndarray:
 # VGG statistics (jitted, batched).
 
 
-def stats_fn(weights: vgg_lib.VGGWeights, layers: Sequence[str], pooling: str = "max"
+def stats_fn(weights: vgg.VGGWeights, layers: Sequence[str], pooling: str = "max"
              ) -> Callable[[jax.Array], dict[str, tuple[jax.Array, jax.Array]]]:
   """Jitted ``f(tiles [B, S, S, 3]) -> {layer: (gram [B, C, C], mean [B, C])}``.
 
   Grams are position-averaged (``losses.gram_matrix``), float32.
   """
-  layers = tuple(sorted(set(layers), key=vgg_lib.TAPS.index))
-  features = vgg_lib.feature_fn(weights, layers, pooling=pooling)
+  layers = tuple(sorted(set(layers), key=vgg.TAPS.index))
+  features = vgg.feature_fn(weights, layers, pooling=pooling)
 
   @jax.jit
   def f(tiles):
@@ -250,7 +241,7 @@ def descriptor_dim(config: DescriptorConfig) -> int:
   """Dimension D of the base descriptor."""
   per_scale = 0
   for layer in config.layers:
-    c = _layer_channels(layer)
+    c = vgg.tap_channels(layer)
     if config.kind == "gram":
       per_scale += config.dim if config.dim else c * (c + 1) // 2
     else:
@@ -268,7 +259,7 @@ def descriptor_fn(config: DescriptorConfig) -> Callable[[Sequence[Mapping[str, t
   for s in config.scales:
     for layer in config.layers:
       if config.kind == "gram" and config.dim:
-        c = _layer_channels(layer)
+        c = vgg.tap_channels(layer)
         sketches[(s, layer)] = sketch_params(c * (c + 1) // 2, config.dim, config.seed,
                                              f"s{s}/{layer}")
 
@@ -298,12 +289,6 @@ def descriptor_fn(config: DescriptorConfig) -> Callable[[Sequence[Mapping[str, t
   return f
 
 
-def _layer_channels(layer: str) -> int:
-  if layer.startswith("pool"):
-    return vgg_lib.CHANNELS[f"conv{layer[4:]}_1"]
-  return vgg_lib.CHANNELS["conv" + layer[4:]]
-
-
 class Embedder:
   """Computes base descriptors of images for one or more configs at once.
 
@@ -313,7 +298,7 @@ class Embedder:
   scale is compiled.
   """
 
-  def __init__(self, weights: vgg_lib.VGGWeights,
+  def __init__(self, weights: vgg.VGGWeights,
                configs: Sequence[DescriptorConfig] | DescriptorConfig, batch_size: int = 8):
     if isinstance(configs, DescriptorConfig):
       configs = [configs]
@@ -327,7 +312,7 @@ class Embedder:
     if self.batch_size < 1:
       raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     self.scales = sorted({s for c in self.configs for s in c.scales})
-    self.layers = tuple(sorted({l for c in self.configs for l in c.layers}, key=vgg_lib.TAPS.index))
+    self.layers = tuple(sorted({l for c in self.configs for l in c.layers}, key=vgg.TAPS.index))
     weights.check_layers(self.layers)
     self._stats = stats_fn(weights, self.layers, self.pooling)
     self._descriptors = [descriptor_fn(c) for c in self.configs]

@@ -30,18 +30,18 @@ import os
 import numpy as np
 
 from jaxstyle import config as cfglib
-from jaxstyle import vgg as vgg_lib
+from jaxstyle import vgg
 from jaxstyle.errors import JaxstyleError
 from jaxstyle.fileio import atomic_open
 from jaxstyle.retrieval.descriptors import DescriptorConfig, descriptor_dim
-from jaxstyle.retrieval.errors import RetrievalError
+from jaxstyle.errors import RetrievalError
 from jaxstyle.retrieval.whiten import Whitening, apply_whitening, fit_whitening
 
 INDEX_FORMAT = "jaxstyle-style-index"
 INDEX_VERSION = 1
 
 
-def weights_fingerprint(weights: vgg_lib.VGGWeights) -> str:
+def weights_fingerprint(weights: vgg.VGGWeights) -> str:
   """SHA-256 over the layer names, shapes and float32 bytes of the weights."""
   h = hashlib.sha256(weights.preprocessing.encode())
   for name in weights.layers:

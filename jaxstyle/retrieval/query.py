@@ -13,16 +13,16 @@ from typing import Sequence
 import numpy as np
 
 from jaxstyle import images as images_lib
-from jaxstyle import vgg as vgg_lib
+from jaxstyle import vgg
 from jaxstyle.retrieval.descriptors import Embedder
-from jaxstyle.retrieval.errors import RetrievalError
+from jaxstyle.errors import RetrievalError
 from jaxstyle.retrieval.index import StyleIndex, weights_fingerprint
 from jaxstyle.retrieval.search import topk_search
 
 PROFILE_SUFFIX = ".style"
 
 
-def query_index(index: StyleIndex, weights: vgg_lib.VGGWeights, image_paths: Sequence[str],
+def query_index(index: StyleIndex, weights: vgg.VGGWeights, image_paths: Sequence[str],
                 k: int = 10, batch_size: int = 8, chunk_size: int = 65_536
                 ) -> tuple[np.ndarray, np.ndarray]:
   """Top-k library files for each query image.

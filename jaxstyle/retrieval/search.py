@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.retrieval.errors import RetrievalError
+from jaxstyle.errors import RetrievalError
 
 
 @jax.jit

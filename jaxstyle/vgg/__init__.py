@@ -3,7 +3,8 @@
 ``from jaxstyle import vgg`` gives every public name of the submodules:
 
 * ``model``: ``VGG19``, the tap names (``TAPS``, ``CONV_LAYERS``, ``CHANNELS``,
-  ``BLOCKS``), pooling (``POOLING``), ``extract`` and ``feature_fn``.
+  ``BLOCKS``), pooling (``POOLING``), ``extract``, ``feature_fn``, ``tap_channels`` and
+  ``check_taps``.
 * ``preprocessing``: the ``PREPROCESSING`` registry and ``preprocess``.
 * ``weights``: ``VGGWeights``, ``load_weights`` (npz, pth or h5),
   ``save_weights``, ``resolve_weights_path``, ``convert`` and the rest.
@@ -19,11 +20,12 @@ reached with ``from jaxstyle.vgg.download import ...``.
 
 from __future__ import annotations
 
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.preprocessing import (IMAGENET_MEAN_BGR_255, IMAGENET_MEAN_RGB,
                                         IMAGENET_STD_RGB, PREPROCESSING, preprocess)
 from jaxstyle.vgg.model import (BLOCKS, CHANNELS, CONV_LAYERS, POOLING, TAPS, VGG19, avg_pool_2x2,
-                                deepest_conv, extract, feature_fn, max_pool_2x2)
+                                check_taps, deepest_conv, extract, feature_fn, max_pool_2x2,
+                                tap_channels)
 from jaxstyle.vgg.torch_pickle import read_torch_state_dict
 from jaxstyle.vgg.weights import (CACHE_DIR, CACHE_FILE, ENV_VAR, TORCHVISION_INDICES, VGGWeights,
                                   convert, describe, load_h5, load_pth, load_weights,

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from jaxstyle import cli
 from jaxstyle.cli import FLAGS, flags
 from jaxstyle.vgg.download import TORCHVISION_URL, download
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.preprocessing import PREPROCESSING
 from jaxstyle.vgg.weights import CACHE_DIR, CACHE_FILE, convert, describe, load_weights
 

@@ -20,7 +20,7 @@ import urllib.request
 from typing import BinaryIO, Callable
 
 from jaxstyle import fileio
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.weights import CACHE_DIR, CACHE_FILE, load_pth, save_weights
 
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zipfile
 
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 
 NPZ, TORCH_ZIP, TORCH_LEGACY, HDF5 = "npz", "torch-zip", "torch-legacy", "hdf5"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.model import CHANNELS
 
 

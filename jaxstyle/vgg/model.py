@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.nets.layers import avg_pool_2x2, max_pool_2x2
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.preprocessing import preprocess
 
 if TYPE_CHECKING:
@@ -112,6 +112,27 @@ class VGG19(nn.Module):
       if tap in wanted:
         out[tap] = x
     return out
+
+
+def tap_channels(tap: str) -> int:
+  """Channels of VGG-19 tap ``tap`` (e.g. 64 for relu1_1 and pool1, 512 for relu5_1)."""
+  return CHANNELS[deepest_conv([tap])]
+
+
+def check_taps(taps: Sequence[str]) -> str | None:
+  """Problem text for a list of tap names (empty, unknown or repeated names), else None.
+
+  Usable as a ``jaxstyle.config.setting(check=...)``.
+  """
+  if not taps:
+    return "needs at least one VGG layer, e.g. relu1_1,relu2_1,relu3_1"
+  unknown = [t for t in taps if t not in _TAP_INDEX]
+  if unknown:
+    return (f"unknown VGG-19 layer(s) {', '.join(map(repr, unknown))}; valid names are "
+            "conv/relu{b}_{c} and pool{b}, e.g. relu1_1, relu3_2, pool2")
+  if len(set(taps)) != len(taps):
+    return "lists a layer twice"
+  return None
 
 
 def extract(weights: VGGWeights, images: jax.Array, layers: Sequence[str], *,

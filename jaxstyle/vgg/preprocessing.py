@@ -19,7 +19,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 
 IMAGENET_MEAN_BGR_255 = (103.939, 116.779, 123.68)
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.formats import TORCH_LEGACY, TORCH_ZIP, sniff_format
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxstyle import fileio
 from jaxstyle.vgg import keras, torch_pickle
-from jaxstyle.vgg.errors import WeightsError
+from jaxstyle.errors import WeightsError
 from jaxstyle.vgg.formats import HDF5, TORCH_LEGACY, TORCH_ZIP, sniff_format
 from jaxstyle.vgg.model import CHANNELS, CONV_LAYERS, deepest_conv
 from jaxstyle.vgg.preprocessing import PREPROCESSING

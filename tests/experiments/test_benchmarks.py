@@ -58,6 +58,7 @@ def test_smoke_run_writes_record_with_metadata(tmp_path):
   assert "retrieval" in meta["argv"]
 
 
+@pytest.mark.slow  # two cGAN benchmarks (jaxstyle and PyTorch), about 40 s each
 @pytest.mark.parametrize("arch", [[], ["--g_head_width=4", "--g_norm=none", "--loss=hinge"]])
 def test_bench_cgan_same_architecture_both_setups(arch):
   pytest.importorskip("torch")

@@ -11,6 +11,7 @@ from jaxstyle.nets import cgan, layers
 TINY = dict(z_dim=8, g_width=8, d_width=8, embed_dim=4, d_feature_dim=16)
 
 
+@pytest.mark.slow  # compiles every lowering of both networks (about 30 s)
 def test_conv_lowerings_share_parameters_and_outputs():
   """Every lowering has nn.Conv's parameter tree and initial values, and computes the same nets."""
   base = dict(z_dim=8, g_width=8, d_width=16, embed_dim=4, d_feature_dim=16, dtype="float64")

@@ -1,15 +1,16 @@
 """jaxstyle.retrieval.descriptors and .sketch: config, views, descriptors vs float64 references."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
 from retrieval_testlib import SMALL, texture_paths
 
 from jaxstyle import config as cfglib
+from jaxstyle import vgg
 from jaxstyle import images as images_lib
 from jaxstyle import retrieval as R
-from jaxstyle.retrieval import descriptors
 
 # ----------------------------------------------------------------------------
 # Config: settings with help and checks, validated on construction.
@@ -83,7 +84,7 @@ def _ref_gram_descriptor(grams, means, config):
 def _random_stats(rng, layers, batch):
   grams, means = {}, {}
   for layer in layers:
-    c = descriptors._layer_channels(layer)
+    c = vgg.tap_channels(layer)
     f = np.maximum(rng.standard_normal((batch, 50, c)), 0).astype(np.float32)
     grams[layer] = np.einsum("bmi,bmj->bij", f, f) / 50
     means[layer] = f.mean(axis=1)
@@ -105,7 +106,7 @@ def test_stats_descriptor_matches_reference():
   config = R.DescriptorConfig(kind="stats", layers=("relu1_1", "relu2_1"), scales=(32,), dim=0,
                               power=1.0, whiten_dim=0)
   rng = np.random.default_rng(1)
-  feats = {l: np.maximum(rng.standard_normal((2, 40, descriptors._layer_channels(l))), 0)
+  feats = {l: np.maximum(rng.standard_normal((2, 40, vgg.tap_channels(l))), 0)
            for l in config.layers}
   stats = {l: ((np.einsum("bmi,bmj->bij", f, f) / 40).astype(np.float32),
                f.mean(1).astype(np.float32)) for l, f in feats.items()}

@@ -65,6 +65,7 @@ def test_cli_usage_errors(tmp_path, torch_vgg_file):
   assert not (tmp_path / "o.npz").exists() and not (tmp_path / "o.txt").exists()
 
 
+@pytest.mark.slow  # four CLI subprocesses (about 13 s)
 def test_cli_flag_forms(tmp_path, torch_vgg_file):
   """--src/--dst/--file are the same as the positionals, in any order."""
   _, pth = torch_vgg_file
