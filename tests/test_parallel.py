@@ -39,6 +39,7 @@ def _max_diff(a, b):
       lambda x, y: float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))), a, b)))
 
 
+@pytest.mark.slow  # ten float64 steps under jit, shard_map and pmap (about 30 s); the float32 first step stays default
 def test_four_devices_match_one_device_after_ten_steps_float64():
   # float64: the comparison then shows the parallel logic is exact. In float32
   # the runs drift apart by ~1e-4 within 10 steps (BUILD_NOTES.md): Adam turns

@@ -97,6 +97,7 @@ def _bad(shared_data, tmp_path, *extra, env=None):
   return lines[0]
 
 
+@pytest.mark.slow  # one subprocess per bad flag (about 30 s); the checks themselves run in-process in test_train_cgan_config.py
 def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
   assert "--dataset" in _bad(shared_data, tmp_path, "--dataset=cifar10")
   empty = tmp_path / "empty"

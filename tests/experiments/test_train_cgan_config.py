@@ -19,6 +19,7 @@ from configs import classifier as classifier_config
 
 from conftest import EXPERIMENTS, ROOT
 from jaxstyle import config as cfglib
+from jaxstyle.errors import ConfigError
 
 _INSPECT = textwrap.dedent("""
     import json, sys
@@ -82,3 +83,22 @@ def test_shipped_flagfiles_are_the_config_variants(inspected):
   configs, flagfiles, out = inspected
   for variant, path in flagfiles.items():
     assert cfglib.from_dict(configs.Config, out["flagfiles"][path]) == configs.get_config(variant), path
+
+
+@pytest.mark.parametrize("changes, setting, words", [
+    ({"dataset": "cifar10"}, "dataset", "one of mnist"),
+    ({"parallel": "vmap"}, "parallel", "one of"),
+    ({"batch_size": 0}, "batch_size", "> 0"),
+    ({"lr_decay_begin": 10}, "lr_decay_begin", "needs a positive --lr_decay_end"),
+    ({"lr_decay_begin": 10, "lr_decay_end": 5}, "lr_decay_begin", ""),
+    ({"lr_decay_end": -3}, "lr_decay_end", ">= 0"),
+    ({"d_learning_rate": 0.0}, "d_learning_rate", "> 0"),
+    ({"cpu_devices": -1}, "cpu_devices", ">= 0"),
+    ({"ema_decay": 1.0}, "ema_decay", "< 1"),
+])
+def test_bad_cgan_settings_name_the_setting(changes, setting, words):
+  """The checks the subprocess test (slow) drives through flags, in-process."""
+  with pytest.raises(ConfigError) as e:
+    cfglib.validate(dataclasses.replace(cgan_config.get_config("quick"), **changes))
+  assert getattr(e.value, "setting", None) == setting, str(e.value)
+  assert words in str(e.value)

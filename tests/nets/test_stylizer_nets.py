@@ -252,6 +252,7 @@ def test_same_key_gives_bit_identical_params_and_different_keys_differ():
 
 # ---------------------------------------------------------------- style bank, identity, mixing
 
+@pytest.mark.slow  # gradients through the generator for two banks (about 13 s)
 def test_style_bank_lookup_and_nonzero_init_gives_stylemod_gradients():
   bank = se.init_style_bank(3, 16, jax.random.key(3))
   table = np.asarray(bank["latents"])
