@@ -8,6 +8,9 @@
   ``make_cgan_sampler``).
 * ``classifier``: the oracle classifier's step and run (``train_classifier``,
   ``TrainConfig``).
+* ``stylizer``: the stylization network's step (``StylizerTrainConfig``,
+  ``init_stylizer_state``, ``make_stylizer_step``, ``make_stylizer_eval``,
+  ``style_grams``).
 
 The generic modules import no model: ``import jaxstyle.train.state`` (what
 ``jaxstyle.parallel`` does) does not load ``jaxstyle.nets``. The model steps'
@@ -31,6 +34,11 @@ _LAZY = {
     "init_classifier_state": "classifier",
     "make_classifier_step": "classifier",
     "train_classifier": "classifier",
+    "StylizerTrainConfig": "stylizer",
+    "init_stylizer_state": "stylizer",
+    "make_stylizer_step": "stylizer",
+    "make_stylizer_eval": "stylizer",
+    "style_grams": "stylizer",
 }
 
 __all__ = sorted(["AXIS", "Batch", "StepFn", "TrainState", "adam", "adamw_cosine", "axis_size",
