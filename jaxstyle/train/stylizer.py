@@ -264,7 +264,6 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
   num_styles, sh, sw = styles.shape[:3]
   gen = st.Stylizer(config.generator)
   disc = patchgan.PatchGAN(config.discriminator)
-  enc = se.StyleEncoder(config.encoder)
   identity = config.identity_weight > 0
   content_taps = [t for t, _ in config.content_layers]
 
