@@ -116,6 +116,11 @@ def setting(default: Any, help: str, *, choices=None, gt=None, ge=None, lt=None,
   return dataclasses.field(default=default, metadata={_META: meta})
 
 
+def finite(value: float) -> str | None:
+  """A ``setting(check=...)`` for floats that must not be infinite (NaN is always refused)."""
+  return None if math.isfinite(value) else "must be a finite number"
+
+
 def invalid(name: str, value: Any, problem: str) -> ConfigError:
   """A ``ConfigError`` for setting ``name`` (its ``.setting`` attribute names it)."""
   err = ConfigError(f"{name}={value!r}: {problem}")

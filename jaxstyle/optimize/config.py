@@ -73,17 +73,15 @@ def _check_layers(layers: Layers) -> str | None:
   return None
 
 
-def _check_style_layers(layers: Layers) -> str | None:
+def check_style_layers(layers: Layers) -> str | None:
   if not layers:
     return "is empty; give at least one layer, e.g. relu1_1,relu2_1,relu3_1"
   return _check_layers(layers)
 
 
-def _finite(value: float) -> str | None:
-  return None if math.isfinite(value) else "must be a finite number"
 
-
-def _layers_setting(default: Layers, help_text: str, check=_check_layers) -> Any:
+def layers_setting(default: Layers, help_text: str, check=_check_layers) -> Any:
+  """A ``tap:weight`` list setting (parsed, formatted and checked as such)."""
   return cfglib.setting(default, help_text, check=check, parse=parse_layers, format=format_layers)
 
 
@@ -91,19 +89,19 @@ def _layers_setting(default: Layers, help_text: str, check=_check_layers) -> Any
 class StylizeConfig:
   """Settings of ``stylize``/``synthesize``/``evaluate`` (see each field's help)."""
 
-  content_layers: Layers = _layers_setting(
+  content_layers: Layers = layers_setting(
       DEFAULT_CONTENT_LAYERS, "Content layers with weights, 'tap:weight' comma-separated (weight "
       "defaults to 1). Classic (full weights): relu4_2.")
-  style_layers: Layers = _layers_setting(
+  style_layers: Layers = layers_setting(
       DEFAULT_STYLE_LAYERS, "Style layers with weights, 'tap:weight' comma-separated (weight "
       "defaults to 1). Default fits the partial VGG weights (<= relu3_4); with full weights the "
-      "classic set is relu1_1,relu2_1,relu3_1,relu4_1,relu5_1.", check=_check_style_layers)
+      "classic set is relu1_1,relu2_1,relu3_1,relu4_1,relu5_1.", check=check_style_layers)
   alpha: float = cfglib.setting(1.0, "Content loss weight α (per-element mean content loss).",
-                                ge=0, check=_finite)
+                                ge=0, check=cfglib.finite)
   beta: float = cfglib.setting(1e-3, "Style loss weight β (Gram loss). Tuned for the Keras/Caffe "
-                               "weights (0-255 inputs).", ge=0, check=_finite)
+                               "weights (0-255 inputs).", ge=0, check=cfglib.finite)
   gamma: float = cfglib.setting(0.0, "Total-variation weight γ (squared TV per pixel).", ge=0,
-                                check=_finite)
+                                check=cfglib.finite)
   normalization: str = cfglib.setting(
       "gatys", "Gram normalisation of the style loss.",
       choices=tuple(losses.STYLE_NORMALIZATIONS))
@@ -111,12 +109,12 @@ class StylizeConfig:
       "content", "Start image: content, noise (mid-grey + Gaussian noise of std noise_std) or "
       "image (a given start image, resized).", choices=INITS)
   noise_std: float = cfglib.setting(0.1, "Std of the init noise, in pixel units.", ge=0,
-                                    check=_finite)
+                                    check=cfglib.finite)
   optimizer: str = cfglib.setting(
       "adam", "adam, or lbfgs (optax.lbfgs with its zoom line search; the learning rate is then "
       "unused).", choices=OPTIMIZERS)
   learning_rate: float = cfglib.setting(
-      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]).", gt=0, check=_finite,
+      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]).", gt=0, check=cfglib.finite,
       flag_name="lr")
   steps: int = cfglib.setting(300, "Optimisation steps in total (over all scales).", ge=1)
   parametrization: str = cfglib.setting(
@@ -130,7 +128,7 @@ class StylizeConfig:
       1, "Coarse-to-fine scales (1 = single scale); each scale is scale_factor times the "
       "previous one.", ge=1)
   scale_factor: float = cfglib.setting(2.0, "Size ratio between consecutive scales.", gt=0,
-                                       check=_finite)
+                                       check=cfglib.finite)
   scale_steps: tuple[int, ...] = cfglib.setting(
       (), "Steps per scale, coarse to fine (num_scales entries summing to steps). Empty: steps "
       "split evenly, the remainder to the finest scale.", ge=0)
@@ -140,7 +138,7 @@ class StylizeConfig:
       "upsamples the image itself (always so without a content image).", choices=UPSAMPLE)
   style_scale: float = cfglib.setting(
       1.0, "Style image longer side = this x the output's longer side (larger = bigger brush "
-      "strokes).", gt=0, check=_finite)
+      "strokes).", gt=0, check=cfglib.finite)
   pooling: str = cfglib.setting("max", "VGG pooling.", choices=tuple(vgg.POOLING))
   dtype: str = cfglib.setting("float32", "VGG compute dtype.", choices=tuple(DTYPES))
   lbfgs_memory: int = cfglib.setting(10, "L-BFGS history size.", gt=0)

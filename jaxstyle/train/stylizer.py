@@ -65,7 +65,7 @@ from jaxstyle.nets import patchgan
 from jaxstyle.nets import style_encoder as se
 from jaxstyle.nets import stylizer as st
 from jaxstyle.optimize.config import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Layers,
-                                      _check_style_layers, _finite, _layers_setting)
+                                      check_style_layers, layers_setting)
 from jaxstyle.train.state import (AXIS, StepFn, TrainState, axis_size, create_state, local_slice, pmean,
                                   step_key, to_varying)
 
@@ -85,23 +85,23 @@ class StylizerTrainConfig:
   latent_source: str = cfglib.setting(
       "both", "Latents that drive the generator in training: the style bank, the style encoder, or "
       "both (bank for even, encoder for odd examples).", choices=LATENT_SOURCES, resume=True)
-  content_layers: Layers = _layers_setting(
+  content_layers: Layers = layers_setting(
       DEFAULT_CONTENT_LAYERS, "Content layers 'tap:weight' (classic with full weights: relu4_2).")
-  style_layers: Layers = _layers_setting(
+  style_layers: Layers = layers_setting(
       DEFAULT_STYLE_LAYERS, "Style layers 'tap:weight' (classic with full weights: "
-      "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1).", check=_check_style_layers)
+      "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1).", check=check_style_layers)
   content_weight: float = cfglib.setting(1.0, "Content weight α (per-element mean content loss).",
-                                         ge=0, check=_finite)
+                                         ge=0, check=cfglib.finite)
   style_weight: float = cfglib.setting(1e-3, "Style weight β (Gram loss; tuned for the Keras/Caffe "
-                                       "weights, 0-255 inputs).", ge=0, check=_finite)
+                                       "weights, 0-255 inputs).", ge=0, check=cfglib.finite)
   tv_weight: float = cfglib.setting(0.0, "Total-variation weight γ (squared TV per pixel).", ge=0,
-                                     check=_finite)
+                                     check=cfglib.finite)
   identity_weight: float = cfglib.setting(
       1e5, "Weight of the identity term: mean squared pixel error of G(content, zero latent) "
       "against the content (strength 0 must give the content back); 0 turns it off.", ge=0,
-      check=_finite)
+      check=cfglib.finite)
   adv_weight: float = cfglib.setting(0.0, "Adversarial weight λ_adv; 0 is the pure perceptual "
-                                     "model.", ge=0, check=_finite)
+                                     "model.", ge=0, check=cfglib.finite)
   gan_loss: str = cfglib.setting("hinge", "GAN loss of the PatchGAN.", choices=losses.GAN_LOSSES)
   d_steps: int = cfglib.setting(1, "Discriminator updates per generator update (0: no "
                                 "discriminator).", ge=0)
