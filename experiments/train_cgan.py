@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 import cli  # pylint: disable=g-bad-import-order
+import training
 from absl import logging
 from cli import FLAGS
 from configs import cgan as cgan_config
@@ -54,16 +54,13 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import checkpoint, data, images, metrics, parallel, rundir, train  # pylint: disable=g-import-not-at-top
+  from jaxstyle import checkpoint, data, images, metrics, rundir, train  # pylint: disable=g-import-not-at-top
   from jaxstyle.nets import classifier  # pylint: disable=g-import-not-at-top
 
   cfglib.validate(config)
   if config.dtype == "float64":
     jax.config.update("jax_enable_x64", True)
-  if config.cpu_devices:
-    jax.config.update("jax_num_cpu_devices", config.cpu_devices)
-  parallel.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
-  runner = parallel.DataParallel(config.parallel)
+  runner = training.start_devices(config)
   runner.check_batch_size(config.batch_size)
   is_main = jax.process_index() == 0
 
@@ -131,32 +128,13 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
     hooks.append((config.eval_every, evaluate))
 
-  kill_at = config.debug_kill_at_step
-
-  def on_step_end(step):
-    if kill_at and step == kill_at:
-      if not config.debug_kill_during_save:
-        ckpt.wait()
-      os.kill(os.getpid(), signal.SIGKILL)
-
-  if config.debug_kill_during_save and kill_at:
-    # Kill from inside the save: after Orbax has started writing, before it finalises.
-    original_save = ckpt.save
-
-    def save_then_die(step, state, force=False):
-      started = original_save(step, state, force)
-      if started and step == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-      return started
-
-    ckpt.save = save_then_die
-
   _, start = train.fit(
       runner=runner, step_fn=step_fn,
       init_state=lambda: jax.tree.map(np.asarray, train.init_cgan_state(
           model_cfg, config.seed, g_tx, d_tx, g_ema=use_ema)),
       batches=batches, num_steps=config.num_steps, checkpointer=ckpt, run_dir=run,
-      log_every=config.log_every, hooks=tuple(hooks), on_step_end=on_step_end,
+      log_every=config.log_every, hooks=tuple(hooks),
+      on_step_end=training.kill_switch(config, ckpt),
       progress=config.progress, desc="cgan", is_main=is_main)
   ckpt.close()
   rows = run.read_metrics() if is_main else []

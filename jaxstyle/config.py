@@ -116,6 +116,20 @@ def setting(default: Any, help: str, *, choices=None, gt=None, ge=None, lt=None,
   return dataclasses.field(default=default, metadata={_META: meta})
 
 
+def like(cls: type, name: str, default: Any = dataclasses.MISSING, **overrides: Any) -> Any:
+  """A field declared like setting ``name`` of config class ``cls``: its help, checks and resume rule.
+
+  For flat experiment configs that expose a nested library config's settings
+  as their own flags. ``default`` (else ``cls``'s) and ``overrides`` (any
+  ``setting`` keyword) change the copy, not the original.
+  """
+  s = find(cls, name)
+  meta = dict(help=s.help, choices=s.choices, gt=s.gt, ge=s.ge, lt=s.lt, le=s.le, check=s.check,
+              resume=s.resume, flag=s.flag, parse=s.parse, format=s.format, flag_name=s.flag_name)
+  meta.update(overrides)
+  return setting(s.default if default is dataclasses.MISSING else default, **meta)
+
+
 def finite(value: float) -> str | None:
   """A ``setting(check=...)`` for floats that must not be infinite (NaN is always refused)."""
   return None if math.isfinite(value) else "must be a finite number"

@@ -21,14 +21,15 @@ from __future__ import annotations
 import dataclasses
 
 import optax
+from configs import common
 
 from jaxstyle import config as cfglib
-from jaxstyle import losses, parallel, train
+from jaxstyle import losses, train
 from jaxstyle.nets import cgan
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(cgan.CGANConfig):
+class Config(cgan.CGANConfig, common.RunSettings):
   """Every setting of a cGAN run (``resume=True``: must match to resume a run directory)."""
   # Data.
   dataset: str = cfglib.setting("mnist", "Dataset; only 'mnist' is supported.", choices=("mnist",),
@@ -56,25 +57,7 @@ class Config(cgan.CGANConfig):
       "evaluation; 0: no average (use the raw generator).", ge=0, lt=1, resume=True)
   num_steps: int = cfglib.setting(5000, "Total train steps (a rerun continues up to this step).",
                                   gt=0)
-  # Devices.
-  parallel: str = cfglib.setting(
-      "shard_map", "How the step runs: jit (one device), shard_map (all devices, default) or pmap.",
-      choices=parallel.MODES)
-  cpu_devices: int = cfglib.setting(
-      0, "Split the CPU into this many JAX devices (jax_num_cpu_devices) for the data-parallel "
-      "step; 0: the platform default (one, or what XLA_FLAGS says). On a CPU with several cores "
-      "this speeds up the step (BUILD_NOTES.md).", ge=0)
-  coordinator_address: str | None = cfglib.setting(
-      None, "host:port of process 0 for multi-process runs.")
-  num_processes: int | None = cfglib.setting(None, "Number of processes of a multi-process run.",
-                                             gt=0)
-  process_id: int | None = cfglib.setting(None, "This process's index in a multi-process run.",
-                                          ge=0)
-  # Checkpoints, logs, samples, evaluation.
-  checkpoint_every: int = cfglib.setting(
-      500, "Save a checkpoint every this many steps (and at the end); 0: only at the end.", ge=0)
-  keep: int = cfglib.setting(3, "Checkpoints to keep.", ge=1)
-  log_every: int = cfglib.setting(50, "Log losses to metrics.jsonl every this many steps.", ge=0)
+  # Samples, evaluation (devices, checkpoints and logs: common.RunSettings).
   eval_every: int = cfglib.setting(
       1000, "Evaluate (oracle accuracy, FID, IS, diversity) every this many steps and at the end; "
       "0: never.", ge=0)
@@ -85,13 +68,6 @@ class Config(cgan.CGANConfig):
       "jaxstyle/assets/mnist_oracle.npz).")
   sample_every: int = cfglib.setting(
       500, "Write samples/step_XXXXX.png every this many steps and at the end; 0: never.", ge=0)
-  progress: bool = cfglib.setting(True, "Show a progress bar.")
-  # Testing only.
-  debug_kill_at_step: int = cfglib.setting(
-      0, "Testing only: SIGKILL this process after this step (0: never).", ge=0)
-  debug_kill_during_save: bool = cfglib.setting(
-      False, "Testing only: with --debug_kill_at_step, kill right after the checkpoint save of that "
-      "step has started, before it completes.")
 
   def check(self):
     """Cross-field rules (the field checks run first)."""

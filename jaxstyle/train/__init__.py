@@ -10,7 +10,7 @@
   ``TrainConfig``).
 * ``stylizer``: the stylization network's step (``StylizerTrainConfig``,
   ``init_stylizer_state``, ``make_stylizer_step``, ``make_stylizer_eval``,
-  ``style_grams``).
+  ``make_scorer``, ``style_grams``).
 
 The generic modules import no model: ``import jaxstyle.train.state`` (what
 ``jaxstyle.parallel`` does) does not load ``jaxstyle.nets``. The model steps'
@@ -38,6 +38,7 @@ _LAZY = {
     "init_stylizer_state": "stylizer",
     "make_stylizer_step": "stylizer",
     "make_stylizer_eval": "stylizer",
+    "make_scorer": "stylizer",
     "style_grams": "stylizer",
 }
 

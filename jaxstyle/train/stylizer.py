@@ -28,7 +28,9 @@ Contract (networks: ``jaxstyle.nets.stylizer``, ``style_encoder``, ``patchgan``)
   ``style = Σ_l w_l · losses.style_layer_loss(Ĝ_l(X), Ĝ_l(S_style), normalization)``;
   ``tv = losses.total_variation_loss(X) / (H W)``;
   ``identity = mean((G(C, 0) − C)²)`` over pixels and channels (the zero
-  latent must reproduce the content; computed when ``identity_weight > 0``);
+  latent must reproduce the content; computed when ``identity_weight > 0``,
+  on the first ``identity_examples`` examples of each device's batch, or all
+  of them when it is 0);
   ``adv = losses.gan_g_loss(D(X, w))`` against the D after this step's D
   updates. ``g_loss = α·content + β·style + γ·tv + identity_weight·identity +
   adv_weight·adv``.
@@ -74,14 +76,8 @@ G_SIDE = ("g", "bank", "encoder")  # the params g_tx updates (those present)
 
 
 @dataclasses.dataclass(frozen=True)
-class StylizerTrainConfig:
-  """How the stylizer is trained (see the module docstring); the architectures are nested."""
-  generator: st.StylizerConfig = cfglib.setting(st.StylizerConfig(), "The generator's architecture.",
-                                                flag=False, resume=True)
-  discriminator: patchgan.PatchGANConfig = cfglib.setting(
-      patchgan.PatchGANConfig(), "The PatchGAN's architecture.", flag=False, resume=True)
-  encoder: se.StyleEncoderConfig = cfglib.setting(se.StyleEncoderConfig(), "The style encoder's "
-                                                  "architecture.", flag=False, resume=True)
+class StylizerLoss:
+  """The latents, loss terms and loss network of the stylizer's training (flat: every field is a flag)."""
   latent_source: str = cfglib.setting(
       "both", "Latents that drive the generator in training: the style bank, the style encoder, or "
       "both (bank for even, encoder for odd examples).", choices=LATENT_SOURCES, resume=True)
@@ -100,6 +96,9 @@ class StylizerTrainConfig:
       1e5, "Weight of the identity term: mean squared pixel error of G(content, zero latent) "
       "against the content (strength 0 must give the content back); 0 turns it off.", ge=0,
       check=cfglib.finite)
+  identity_examples: int = cfglib.setting(
+      0, "Examples of each device's batch (the first ones) that also run with the zero latent for "
+      "the identity term; 0: all of them. Fewer make the step cheaper.", ge=0)
   adv_weight: float = cfglib.setting(0.0, "Adversarial weight λ_adv; 0 is the pure perceptual "
                                      "model.", ge=0, check=cfglib.finite)
   gan_loss: str = cfglib.setting("hinge", "GAN loss of the PatchGAN.", choices=losses.GAN_LOSSES)
@@ -114,11 +113,6 @@ class StylizerTrainConfig:
   bank_stddev: float = cfglib.setting(1.0, "Std of the style bank's initial latents.", gt=0)
 
   def check(self):
-    dims = {"generator": self.generator.latent_dim, "discriminator": self.discriminator.latent_dim,
-            "encoder": self.encoder.latent_dim}
-    if len(set(dims.values())) != 1:
-      raise cfglib.invalid("latent_dim", dims, "the generator, discriminator and encoder must share "
-                           "one latent_dim")
     if self.adv_weight > 0 and self.d_steps == 0:
       raise cfglib.invalid("d_steps", self.d_steps, "must be >= 1 when adv_weight > 0")
     if self.content_weight > 0 and not self.content_layers:
@@ -129,6 +123,25 @@ class StylizerTrainConfig:
     """The loss network's taps: content layers, then style layers (no repeats)."""
     names = [t for t, _ in self.content_layers] + [t for t, _ in self.style_layers]
     return tuple(dict.fromkeys(names))
+
+
+@dataclasses.dataclass(frozen=True)
+class StylizerTrainConfig(StylizerLoss):
+  """How the stylizer is trained (see the module docstring): the loss settings and the architectures."""
+  generator: st.StylizerConfig = cfglib.setting(st.StylizerConfig(), "The generator's architecture.",
+                                                flag=False, resume=True)
+  discriminator: patchgan.PatchGANConfig = cfglib.setting(
+      patchgan.PatchGANConfig(), "The PatchGAN's architecture.", flag=False, resume=True)
+  encoder: se.StyleEncoderConfig = cfglib.setting(se.StyleEncoderConfig(), "The style encoder's "
+                                                  "architecture.", flag=False, resume=True)
+
+  def check(self):
+    super().check()
+    dims = {"generator": self.generator.latent_dim, "discriminator": self.discriminator.latent_dim,
+            "encoder": self.encoder.latent_dim}
+    if len(set(dims.values())) != 1:
+      raise cfglib.invalid("latent_dim", dims, "the generator, discriminator and encoder must share "
+                           "one latent_dim")
 
   @property
   def networks(self) -> tuple[str, ...]:
@@ -214,6 +227,23 @@ def init_stylizer_state(config: StylizerTrainConfig, seed: int, g_tx: optax.Grad
                       jax.random.fold_in(root, 1))
 
 
+def make_scorer(config: StylizerLoss, weights: vgg.VGGWeights) -> Callable[..., dict]:
+  """Jitted ``score(images [B,H,W,3], content [B,H,W,3], grams {layer: [B,C,C]}) -> {name: [B]}``.
+
+  The per-example ``content``, ``style`` and ``tv`` terms of the step's loss
+  (unweighted), for any images: a stylizer's outputs or Gatys results alike,
+  so both are measured in the same units against the same targets.
+  """
+  weights.check_layers(config.vgg_layers)
+  taps = [t for t, _ in config.content_layers]
+
+  def score(images, content, grams):
+    cfeats = {k: v.astype(jnp.float32) for k, v in _features(config, weights, content, taps).items()}
+    return _perceptual(config, weights, images, cfeats, grams)
+
+  return jax.jit(score)
+
+
 def make_stylizer_eval(config: StylizerTrainConfig, weights: vgg.VGGWeights) -> Callable[..., dict]:
   """Jitted ``evaluate(g_params, content [B,H,W,3], latents [B,D], grams {layer: [B,C,C]}) -> dict``.
 
@@ -274,6 +304,7 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
       raise DataError(f"style images of {sh}x{sw} pixels are smaller than the {h}x{w} content crops; "
                       "load the styles at least at the crop size")
     gb = b * axis_size(axis_name)
+    n_id = min(config.identity_examples or b, b)
     # Every draw of the step from one uniform [rows, global batch] (a single PRNG kernel): row 0
     # the style indices, rows 2j+1, 2j+2 the crop offsets of D update j (j = 0: also the encoder's).
     u = jax.random.uniform(step_key(state), (1 + 2 * max(config.d_steps, 1), gb))
@@ -305,7 +336,8 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
                                                                real), lat)
       x, z = content, lat
       if identity:
-        x, z = jnp.concatenate([content, content]), jnp.concatenate([lat, jnp.zeros_like(lat)])
+        x = jnp.concatenate([content, content[:n_id]])
+        z = jnp.concatenate([lat, jnp.zeros_like(lat[:n_id])])
       return gen.apply({"params": p["g"]}, x, z), lat
 
     out, g_vjp, lat = jax.vjp(forward, to_varying(g_side, axis_name), has_aux=True)
@@ -332,7 +364,7 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
       x = out[:b]
       parts = {k: jnp.mean(v) for k, v in _perceptual(config, weights, x, cfeats, targets).items()}
       if identity:
-        parts["identity"] = jnp.mean(jnp.square(out[b:] - content))
+        parts["identity"] = jnp.mean(jnp.square(out[b:] - content[:n_id]))
       if config.d_steps > 0:
         x_adv = x if config.adv_weight > 0 else lax.stop_gradient(x)
         parts["adv"] = losses.gan_g_loss(disc.apply({"params": params["d"]}, x_adv, lat),

@@ -1,7 +1,8 @@
 """One source per setting: each experiment's Config fields are its flags; config.json round-trips.
 
-Covers ``experiments/train_cgan.py`` (``configs/cgan.py``) and
-``experiments/train_classifier.py`` (``configs/classifier.py``). The flags are
+Covers ``experiments/train_cgan.py`` (``configs/cgan.py``),
+``experiments/train_classifier.py`` (``configs/classifier.py``) and
+``experiments/train_stylizer.py`` (``configs/stylizer.py``). The flags are
 inspected in one subprocess per script: each script defines its flags on the
 global absl FLAGS, so two scripts cannot share a process.
 """
@@ -16,6 +17,7 @@ import textwrap
 import pytest
 from configs import cgan as cgan_config
 from configs import classifier as classifier_config
+from configs import stylizer as stylizer_config
 
 from conftest import EXPERIMENTS, ROOT
 from jaxstyle import config as cfglib
@@ -40,6 +42,7 @@ EXPERIMENTS_UNDER_TEST = {
     "train_cgan": (cgan_config, {"quick": "experiments/configs/cgan_mnist_quick.flags",
                                  "full": "experiments/configs/cgan_mnist.flags"}),
     "train_classifier": (classifier_config, {}),
+    "train_stylizer": (stylizer_config, {"quick": "experiments/configs/stylizer_quick.flags"}),
 }
 
 
@@ -73,7 +76,9 @@ def test_every_config_field_is_a_flag_with_help(inspected):
 def test_config_json_round_trips(inspected):
   configs, _, _ = inspected
   cfgs = [configs.get_config(v) for v in configs.VARIANTS]
-  cfgs.append(dataclasses.replace(cfgs[0], seed=7, mnist_dir="/data/mnist"))
+  names = {f.name for f in dataclasses.fields(configs.Config)}
+  cfgs.append(dataclasses.replace(cfgs[0], seed=7, **({"mnist_dir": "/data/mnist"} if "mnist_dir" in names
+                                                     else {"styles": ("/a.jpg", "/b.csv")})))
   for cfg in cfgs:
     text = json.dumps(cfglib.to_dict(cfg))
     assert cfglib.from_dict(configs.Config, json.loads(text)) == cfg
@@ -100,5 +105,22 @@ def test_bad_cgan_settings_name_the_setting(changes, setting, words):
   """The checks the subprocess test (slow) drives through flags, in-process."""
   with pytest.raises(ConfigError) as e:
     cfglib.validate(dataclasses.replace(cgan_config.get_config("quick"), **changes))
+  assert getattr(e.value, "setting", None) == setting, str(e.value)
+  assert words in str(e.value)
+
+
+@pytest.mark.parametrize("changes, setting, words", [
+    ({"styles": ()}, "styles", "at least one style"),
+    ({"style_size": 64, "crop_size": 96}, "style_size", ">= --crop_size"),
+    ({"adv_weight": 0.1, "d_steps": 0}, "d_steps", ">= 1 when adv_weight > 0"),
+    ({"widths": ()}, "widths", "at least one width"),
+    ({"stem_kernel": 4}, "stem_kernel", "odd"),
+    ({"latent_source": "clip"}, "latent_source", "one of"),
+    ({"encoder_taps": ("relu9_9",)}, "encoder_taps", ""),
+])
+def test_bad_stylizer_settings_name_the_setting(changes, setting, words):
+  with pytest.raises(ConfigError) as e:
+    stylizer_config.model_config(cfglib.validate(dataclasses.replace(
+        stylizer_config.get_config("quick"), **changes)))
   assert getattr(e.value, "setting", None) == setting, str(e.value)
   assert words in str(e.value)

@@ -1,0 +1,199 @@
+r"""Trains the stylization network: a StyleMod generator with a style bank and a style encoder (issue 10).
+
+  python experiments/train_stylizer.py --flagfile=experiments/configs/stylizer_quick.flags \
+      --workdir=runs/stylizer_quick
+
+Every flag but --workdir is a field of ``configs/stylizer.py``'s ``Config``.
+The run directory gets config.json (the experiment's settings, the library's
+``StylizerTrainConfig`` under "model", the bank's style names and files, the
+VGG weights' fingerprint, versions, device count), metrics.jsonl (losses every
+--log_every steps; held-out content and style losses for every bank style,
+with bank and encoder latents, every --eval_every steps), checkpoints/ (Orbax)
+and samples/step_XXXXX.png (top row: the styles; then one row per held-out
+photo: the photo, then each bank style). Rerunning the same command resumes
+from the latest checkpoint with bit-identical parameters to an uninterrupted
+run; the settings marked ``resume=True`` must not change. The trained run
+directory is what ``experiments/stylize.py --checkpoint`` and
+``jaxstyle.inference.load_stylizer`` read.
+
+Multi-process (e.g. two local CPU processes):
+  python experiments/train_stylizer.py ... --coordinator_address=127.0.0.1:12345 \
+      --num_processes=2 --process_id=0   (and =1 in the other process)
+
+In-process: ``train_and_evaluate(configs.stylizer.get_config("quick"), workdir)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import cli  # pylint: disable=g-bad-import-order
+import training
+from absl import logging
+from cli import FLAGS
+from configs import stylizer as stylizer_config
+
+from jaxstyle import config as cfglib
+
+Config = stylizer_config.Config
+
+
+def define_flags() -> None:
+  """--workdir and one flag per ``Config`` field (importing this module defines none)."""
+  cli.define_workdir()
+  cli.define_config_flags(Config)
+
+
+def _eval_photos(config: Config):
+  """The first ``eval_photos`` readable held-out photos, centre crops [N, eval_size, eval_size, 3]."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import data, images  # pylint: disable=g-import-not-at-top
+
+  if not config.eval_dir:
+    return None
+  paths = data.list_images(config.eval_dir)
+  out = []
+  for p in paths:
+    try:
+      out.append(images.center_crop(images.load_image(p, config.eval_size, side="shorter"),
+                                     config.eval_size))
+    except images.ImageError as e:
+      print(f"warning: skipping held-out photo {p}: {e}", file=sys.stderr)
+    if len(out) == config.eval_photos:
+      break
+  return np.stack(out) if out else None
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
+  """Trains (or resumes) the stylizer of ``config`` in ``workdir``; returns the last metrics.
+
+  Returns:
+    ``{"resumed_from": step, "step": ..., <last logged losses>, <last evaluation>}``.
+
+  Raises:
+    ConfigError: an invalid setting, or ``workdir`` holds a run with other
+      ``resume=True`` settings. DataError: no usable photos or a bad style.
+    WeightsError: VGG weights that do not reach the configured layers.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import checkpoint, data, images, rundir, train, vgg  # pylint: disable=g-import-not-at-top
+  from jaxstyle.fileio import file_sha256  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
+
+  cfglib.validate(config)
+  model = stylizer_config.model_config(config)
+  runner = training.start_devices(config)
+  runner.check_batch_size(config.batch_size)
+  is_main = jax.process_index() == 0
+
+  weights_path = vgg.resolve_weights_path(config.vgg_weights)
+  weights = vgg.load_weights(weights_path)
+  weights.check_layers(model.vgg_layers + (model.encoder.taps if "encoder" in model.networks else ()))
+  style_paths = data.style_files(list(config.styles))
+  names, styles = data.load_styles(list(config.styles), config.style_size, square=True)
+  photos = data.PhotoCrops(config.content_dir, config.crop_size, config.batch_size, config.seed,
+                           process_index=jax.process_index(), process_count=jax.process_count())
+  for path, reason in photos.errors:
+    print(f"warning: skipping content photo {path}: {reason}", file=sys.stderr)
+  held_out = _eval_photos(config)
+
+  g_tx, d_tx = stylizer_config.optimizers(config)
+  grams = train.style_grams(model, weights, styles)
+  step_fn = runner.compile(train.make_stylizer_step(model, weights, styles, g_tx, d_tx, grams=grams))
+
+  run = rundir.RunDir(workdir)
+  run.check_resume(Config, config)
+  if is_main:
+    run.write_config(cfglib.to_dict(config), model=cfglib.to_dict(model), styles=names,
+                     style_files=[os.path.abspath(p) for p in style_paths],
+                     vgg_weights={"path": os.path.abspath(weights_path),
+                                  "sha256": file_sha256(weights_path),
+                                  "preprocessing": weights.preprocessing},
+                     num_devices=runner.num_devices, content_photos=photos.num_photos)
+  ckpt = checkpoint.Checkpointer(run.checkpoint_dir, every=config.checkpoint_every, keep=config.keep)
+
+  hooks = []
+  last_eval: dict = {}
+  if held_out is not None and is_main:
+    stylize = jax.jit(st.stylizer_fn(model.generator))
+    encode = jax.jit(lambda p, x: se.apply_style_encoder(model.encoder, p, weights, x))
+    evaluate_fn = train.make_stylizer_eval(model, weights)
+    n = held_out.shape[0]
+    thumbs = [np.asarray(jax.image.resize(s, held_out.shape[1:], "linear")) for s in styles]
+
+    def latents_of(host_params):
+      out = {}
+      if "bank" in host_params:
+        out["bank"] = np.asarray(host_params["bank"]["latents"])
+      if "encoder" in host_params:
+        out["encoder"] = np.asarray(encode(host_params["encoder"], styles))
+      return out
+
+    def write_samples(step, state):
+      params = runner.get_state(state.params)
+      lat = latents_of(params)
+      lat = lat.get("bank", lat.get("encoder"))
+      cols = [np.asarray(stylize(params["g"], held_out, jnp.broadcast_to(z, (n, z.shape[-1]))))
+              for z in lat]
+      rows = [np.ones_like(held_out[0])] + thumbs
+      for i in range(n):
+        rows += [held_out[i]] + [c[i] for c in cols]
+      grid = images.make_grid(np.stack(rows), nrow=len(styles) + 1)
+      images.save_image(os.path.join(run.samples_dir, f"step_{step:05d}.png"), grid)
+
+    def evaluate(step, state):
+      params = runner.get_state(state.params)
+      out = {}
+      for source, lat in latents_of(params).items():
+        per = []
+        for k, name in enumerate(names):
+          z = jnp.broadcast_to(lat[k], (n, lat.shape[-1]))
+          g = {t: jnp.broadcast_to(v[k], (n,) + v.shape[1:]) for t, v in grams.items()}
+          r = {m: float(v) for m, v in evaluate_fn(params["g"], held_out, z, g).items()}
+          out[f"eval_style_{source}/{name}"] = r["style"]
+          per.append(r)
+        for m in ("content", "style", "identity"):
+          out[f"eval_{m}_{source}"] = float(np.mean([r[m] for r in per]))
+      last_eval.clear()
+      last_eval.update(out)
+      return out
+
+    if config.sample_every:
+      hooks.append((config.sample_every, write_samples))
+    if config.eval_every:
+      hooks.append((config.eval_every, evaluate))
+
+  _, start = train.fit(
+      runner=runner, step_fn=step_fn,
+      init_state=lambda: jax.tree.map(np.asarray, train.init_stylizer_state(
+          model, config.seed, g_tx, d_tx, len(names))),
+      batches=lambda step: {"content": photos.batch(step)}, num_steps=config.num_steps,
+      checkpointer=ckpt, run_dir=run, log_every=config.log_every, hooks=tuple(hooks),
+      on_step_end=training.kill_switch(config, ckpt), progress=config.progress, desc="stylizer",
+      is_main=is_main)
+  ckpt.close()
+  rows = run.read_metrics() if is_main else []
+  return {"resumed_from": start, **(rows[-1] if rows else {}), **last_eval}
+
+
+def main(argv):
+  del argv
+  from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
+
+  cpu_tuning.use_fast_cpu_convs()
+  if not FLAGS["verbosity"].present:  # Orbax logs every save at INFO level
+    logging.set_verbosity(logging.WARNING)
+  summary = train_and_evaluate(cli.config_from_flags(Config), FLAGS.workdir)
+  print(json.dumps(summary, sort_keys=True))
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)
