@@ -7,6 +7,10 @@
   python experiments/stylize.py --content C --style S1 --style S2 --style_weights 0.7,0.3 \
       --preserve_color luminance --num_scales 3 --out O.png
   python experiments/stylize.py --flagfile experiments/configs/stylize_quick.flags --out O.png
+  # with a trained stylization network (train_stylizer.py), instantly, at any size:
+  python experiments/stylize.py --checkpoint runs/stylizer_quick --content PHOTO_or_DIR \
+      --style hokusai_great_wave --out O.png [--strength 0.7] [--mix A:0.6,B:0.4] [--preserve_color luminance]
+  python experiments/stylize.py export --checkpoint runs/stylizer_quick --out stylizer.jaxexport
 
 The optimisation flags are the fields of ``jaxstyle.optimize.StylizeConfig``
 (``--lr`` is its ``learning_rate``). Writes the run directory (--workdir;
@@ -22,21 +26,29 @@ starts over (metrics.jsonl is rewritten).
 from __future__ import annotations
 
 import os
+import sys
 
 import cli
 import gatys_common
+import stylize_network
 from cli import FLAGS, flags
 
-flags.DEFINE_string("content", None, "Content photo (any format Pillow reads).")
-gatys_common.define_style_flags()
-flags.DEFINE_string("out", None, "Output image (.png or .jpg); written atomically at the end.")
-flags.DEFINE_integer("size", 512, "Longer side of the output in pixels (the content is resized "
-                     "to it; style images to --style_scale times it).")
-flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, result.png, "
-                    "side_by_side.png). Default: <--out without extension>_run next to --out. "
-                    "A rerun into the same directory starts over.")
-flags.DEFINE_string("init_image", None, "Start image for --init=image.")
-gatys_common.define_optimization_flags(content=True)
+
+def define_flags() -> None:
+  flags.DEFINE_string("content", None, "Content photo (any format Pillow reads); with --checkpoint "
+                      "also a folder of photos.")
+  gatys_common.define_style_flags()
+  flags.DEFINE_string("out", None, "Output image (.png or .jpg), written atomically at the end; "
+                      "with --checkpoint and a --content folder, an output folder.")
+  flags.DEFINE_integer("size", 512, "Longer side of the output in pixels (the content is resized "
+                       "to it; style images to --style_scale times it). With --checkpoint the "
+                       "default is the photo's own size.")
+  flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl, result.png, "
+                      "side_by_side.png). Default: <--out without extension>_run next to --out. "
+                      "A rerun into the same directory starts over.")
+  flags.DEFINE_string("init_image", None, "Start image for --init=image.")
+  gatys_common.define_optimization_flags(content=True)
+  stylize_network.define_flags()
 
 
 def default_workdir(out: str) -> str:
@@ -49,6 +61,9 @@ def main(argv):
     raise cli.UsageError("--content is required (the photo to stylise)")
   if not FLAGS.out:
     raise cli.UsageError("--out is required (output .png or .jpg)")
+  if FLAGS.checkpoint:
+    stylize_network.main()
+    return
   if os.path.splitext(FLAGS.out)[1].lower() not in (".png", ".jpg", ".jpeg"):
     raise cli.UsageError(f"--out={FLAGS.out}: use a .png, .jpg or .jpeg file name")
   if FLAGS.size < 16:
@@ -96,4 +111,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  if len(sys.argv) > 1 and sys.argv[1] == "export":
+    del sys.argv[1]
+    stylize_network.define_export_flags()
+    cli.run(stylize_network.export_main)
+  else:
+    define_flags()
+    cli.run(main)

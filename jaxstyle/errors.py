@@ -51,3 +51,10 @@ class OptimizationError(JaxstyleError):
 
 class StylizerInputError(JaxstyleError, ValueError):
   """Images or latents whose shape a stylization network cannot take."""
+
+
+class StyleNameError(JaxstyleError, KeyError):
+  """A style name that is not in a stylizer's bank."""
+
+  def __str__(self) -> str:  # KeyError would quote the message
+    return str(self.args[0]) if self.args else ""

@@ -156,16 +156,26 @@ def pad_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
   return x[:, :multiple * ((h + multiple - 1) // multiple), :multiple * ((w + multiple - 1) // multiple)]
 
 
+def moments(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Per example and channel mean and biased variance of NHWC ``x`` over H, W: float32 [B, 1, 1, C] each."""
+  xf = x.astype(jnp.float32)
+  mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
+  return mean, jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
+
+
+def normalize(x: jax.Array, mean: jax.Array, var: jax.Array, eps: float = 1e-5) -> jax.Array:
+  """``(x - mean) / sqrt(var + eps)`` in float32 (statistics broadcast over H, W); ``x``'s dtype."""
+  return ((x.astype(jnp.float32) - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+
+
 def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
   """Parameter-free instance norm of NHWC ``x`` over H, W per example and channel.
 
   Computed in float32 (``(x - mean) / sqrt(var + eps)``, biased variance);
   returns ``x``'s dtype.
   """
-  xf = x.astype(jnp.float32)
-  mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
-  var = jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
-  return ((xf - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
+  mean, var = moments(x)
+  return normalize(x, mean, var, eps)
 
 
 def upsample_2x(x: jax.Array, method: str = "nearest") -> jax.Array:

@@ -30,6 +30,15 @@ Contract of ``Stylizer`` / ``apply_stylizer`` / ``stylizer_fn``:
   to ``1/sqrt(norm_eps)`` per norm), so ulp-level differences between
   positions in a conv's floating-point sums can grow into low-frequency
   variation of a wholly flat image (or tile) once the StyleMods are trained.
+* Image-wide statistics (for tiled inference, ``jaxstyle.inference.tiling``):
+  ``apply(..., mutable=[NORM_STATS])`` also returns every norm layer's
+  statistics (``{"norm_stats": {layer: {"mean", "var"}}}``, float32
+  ``[B, 1, 1, C]``, computed over the whole padded map); passing such a
+  collection in the variables makes every norm use it instead of the map's
+  own. With imposed statistics the generator is a purely local function:
+  an output pixel depends only on inputs within ``receptive_radius(config)``
+  pixels, so tiles cut at multiples of ``config.multiple`` with that much
+  context reproduce the whole-image output.
 * Identity: the zero latent is the identity style (see
   ``jaxstyle.nets.style_encoder``); that it reproduces the content is a
   property the training must give it, not one of the architecture.
@@ -55,11 +64,12 @@ import jax.numpy as jnp
 
 from jaxstyle import config as cfglib
 from jaxstyle.errors import StylizerInputError  # noqa: F401  (re-exported)
-from jaxstyle.nets.layers import (DTYPES, UPSAMPLES, check_images_and_latent, instance_norm,
-                                  jitted_init, pad_to_multiple, reflect_pad, upsample_2x)
+from jaxstyle.nets.layers import (DTYPES, UPSAMPLES, check_images_and_latent, jitted_init, moments,
+                                  normalize, pad_to_multiple, reflect_pad, upsample_2x)
 from jaxstyle.nets.stylemod import StyleMod
 
 OUTPUTS = ("sigmoid", "tanh")
+NORM_STATS = "norm_stats"  # the variable collection of recorded / imposed instance-norm statistics
 
 
 def _check_widths(widths: tuple[int, ...]) -> str | None:
@@ -102,13 +112,26 @@ def min_image_size(config: StylizerConfig) -> int:
 
 
 class StyleInstanceNorm(nn.Module):
-  """Instance norm, then ``StyleMod`` of the latent: ``IN(x)·(1+s(w))+b(w)``."""
+  """Instance norm, then ``StyleMod`` of the latent: ``IN(x)·(1+s(w))+b(w)``.
+
+  The statistics are ``x``'s own unless the variables hold a ``NORM_STATS``
+  collection (``mean``/``var`` [B or 1, 1, 1, C]); when that collection is
+  mutable and empty, the layer records its statistics there (see the module
+  docstring, "Image-wide statistics").
+  """
   eps: float = 1e-5
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
     """Args: ``x`` [B, H, W, C]; ``w`` [B, D]. Returns [B, H, W, C] in ``x``'s dtype."""
-    return StyleMod(name="mod")(instance_norm(x, self.eps), w)
+    if self.has_variable(NORM_STATS, "mean"):
+      mean, var = self.get_variable(NORM_STATS, "mean"), self.get_variable(NORM_STATS, "var")
+    else:
+      mean, var = moments(x)
+      if self.is_mutable_collection(NORM_STATS):
+        self.put_variable(NORM_STATS, "mean", mean)
+        self.put_variable(NORM_STATS, "var", var)
+    return StyleMod(name="mod")(normalize(x, mean, var, self.eps), w)
 
 
 class ReflectConv(nn.Module):
@@ -168,6 +191,22 @@ class Stylizer(nn.Module):
     if cfg.output == "tanh":
       return (jnp.tanh(x) + 1.0) * 0.5
     return nn.sigmoid(x)
+
+
+def receptive_radius(config: StylizerConfig) -> int:
+  """Pixels of context on each side that determine one output pixel under imposed statistics.
+
+  An upper bound: every 3x3 conv at scale ``2**k`` adds ``2**k`` pixels, each
+  stride-2 conv and each nearest/bilinear upsample at most ``2**k`` more, the
+  two stem convs ``stem_kernel // 2`` each.
+  """
+  n_down = len(config.widths) - 1
+  lowest = 2 ** n_down
+  r = 2 * (config.stem_kernel // 2)
+  r += sum(2 * 2 ** k for k in range(n_down))            # the stride-2 convs (3x3, plus the stride)
+  r += 2 * config.residual_blocks * lowest               # two 3x3 convs per block at the lowest scale
+  r += sum(2 * 2 ** k for k in range(n_down))            # the decoder's upsample + 3x3 conv per scale
+  return r
 
 
 def init_stylizer(config: StylizerConfig, key: jax.Array,

@@ -1,0 +1,185 @@
+"""``stylize.py --checkpoint RUN``: stylize photos with a trained stylization network, and ``export``.
+
+Flags (defined by ``define_flags``; the shared ones — ``--content``,
+``--style``, ``--style_weights``, ``--out``, ``--size``, ``--preserve_color``,
+``--vgg_weights`` — are stylize.py's):
+
+* ``--style`` NAME (a bank style: its file stem, e.g. ``hokusai_great_wave``)
+  or an image file (through the style encoder); several ``--style`` with
+  ``--style_weights``, or ``--mix NAME_or_IMAGE:W,...``, blend the latents.
+* ``--strength t`` scales the (blended) latent: 0 gives the content
+  reconstruction, 1 the style.
+* ``--preserve_color luminance`` keeps the photo's chroma (YIQ) under the
+  output's luminance; ``histogram`` matches the output's colour statistics to
+  the photo's.
+* ``--content`` a file (``--out`` a file) or a folder (``--out`` a folder:
+  one PNG per readable image, same relative name; unreadable files are
+  reported and skipped, and the run exits 2 if any was). ``--size``: the
+  longer side in pixels (default: the image's own size). Images above
+  ``--whole_pixels`` pixels run as tiles with image-wide statistics
+  (``jaxstyle.inference.tiling``).
+* Every output is written atomically; errors leave nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import cli
+from cli import FLAGS, flags
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("checkpoint", None, "Run directory of train_stylizer.py: stylize with the "
+                      "trained network instead of by optimisation.")
+  flags.DEFINE_integer("checkpoint_step", None, "With --checkpoint: the checkpoint step to use "
+                       "(default: the newest).")
+  flags.DEFINE_float("strength", 1.0, "With --checkpoint: style strength in [0, 1]; 0 reproduces "
+                     "the photo, 1 is the full style.")
+  flags.DEFINE_list("mix", None, "With --checkpoint: blend styles, e.g. "
+                    "hokusai_great_wave:0.6,picabia_udnie:0.4 (bank names or image files).")
+  flags.DEFINE_integer("tile", 512, "With --checkpoint: tile side for images above --whole_pixels "
+                       "(a multiple of 4).")
+  flags.DEFINE_integer("whole_pixels", 1024 * 1024, "With --checkpoint: images with more pixels "
+                       "than this are stylized in tiles (bounded memory).")
+  flags.DEFINE_integer("style_size", 256, "With --checkpoint: style images given as files are "
+                       "resized (shorter side) to this before the style encoder.")
+
+
+def _style_items() -> list[tuple[str, float]]:
+  """(NAME_or_IMAGE, weight) pairs from --mix, else --style (+ --style_weights)."""
+  import gatys_common  # pylint: disable=g-import-not-at-top
+
+  if FLAGS.mix:
+    if FLAGS.style:
+      raise cli.UsageError("give either --mix or --style, not both")
+    items = []
+    for part in FLAGS.mix:
+      name, sep, w = part.rpartition(":")
+      try:
+        weight = float(w)
+      except ValueError:
+        weight = -1.0
+      if not sep or not name or not weight >= 0:
+        raise cli.UsageError(f"--mix entry {part!r}: write STYLE:WEIGHT with WEIGHT >= 0, e.g. "
+                             "hokusai_great_wave:0.6,picabia_udnie:0.4")
+      items.append((name, weight))
+    if sum(w for _, w in items) <= 0:
+      raise cli.UsageError("--mix weights are all zero; give at least one positive weight")
+    return items
+  paths = gatys_common.style_paths()
+  weights = gatys_common.parse_style_weights(len(paths)) or [1.0] * len(paths)
+  return list(zip(paths, weights))
+
+
+def _latent(model, items, size: int):
+  """The blended latent [D] of the (name or image, weight) items."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import images  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+
+  latents = []
+  for name, _ in items:
+    if name in model.style_names:
+      latents.append(model.bank_latent(name))
+    elif os.path.exists(name):
+      im = images.load_image(name, size, side="shorter")
+      latents.append(np.asarray(model.encode_style(model.params, im[None]))[0])
+    else:
+      model.bank_latent(name)  # raises the unknown-style error listing the bank names
+  return np.asarray(se.mix_latents(np.stack(latents), [w for _, w in items]))
+
+
+def _postprocess(out, content, mode: str):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import images  # pylint: disable=g-import-not-at-top
+
+  if mode == "luminance":
+    yiq = np.concatenate([images.luminance(out), images.rgb_to_yiq(content)[..., 1:]], axis=-1)
+    return np.clip(images.yiq_to_rgb(yiq), 0.0, 1.0).astype(np.float32)
+  if mode == "histogram":
+    return np.clip(images.match_color(out, content), 0.0, 1.0).astype(np.float32)
+  return out
+
+
+def _jobs(content: str, out: str) -> list[tuple[str, str]]:
+  from jaxstyle import images  # pylint: disable=g-import-not-at-top
+
+  if os.path.isdir(content):
+    if os.path.splitext(out)[1]:
+      raise cli.UsageError(f"--content {content} is a folder, so --out must be a folder, not "
+                           f"{out!r}")
+    return [(p, os.path.join(out, os.path.splitext(os.path.relpath(p, content))[0] + ".png"))
+            for p in images.iter_image_files(content)]
+  if os.path.splitext(out)[1].lower() not in (".png", ".jpg", ".jpeg"):
+    raise cli.UsageError(f"--out={out}: use a .png, .jpg or .jpeg file name")
+  return [(content, out)]
+
+
+def main() -> None:
+  """Network mode of stylize.py (flags already parsed)."""
+  if not 0.0 <= FLAGS.strength <= 1.0:
+    raise cli.UsageError(f"--strength={FLAGS.strength} must be in [0, 1]")
+  if FLAGS.tile < 4 or FLAGS.tile % 4:
+    raise cli.UsageError(f"--tile={FLAGS.tile} must be a positive multiple of 4")
+  if FLAGS.size is not None and FLAGS["size"].present and FLAGS.size < 8:
+    raise cli.UsageError(f"--size={FLAGS.size} must be >= 8 pixels")
+  items = _style_items()
+  jobs = _jobs(FLAGS.content, FLAGS.out)
+
+  from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
+
+  cpu_tuning.use_fast_cpu_convs()
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+
+  model = inference.load_stylizer(FLAGS.checkpoint, step=FLAGS.checkpoint_step,
+                                  vgg_weights=FLAGS.vgg_weights)
+  latent = se.with_strength(_latent(model, items, FLAGS.style_size), FLAGS.strength)
+  size = FLAGS.size if FLAGS["size"].present else None
+  failed = []
+  bar = tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) == 1)
+  for src, dst in bar:
+    try:
+      content = images.load_image(src, size)
+    except images.ImageError as e:
+      failed.append(src)
+      print(f"warning: skipping {src}: {e}", file=sys.stderr)
+      continue
+    out = inference.stylize_image(model.config.generator, model.params["g"], content, latent,
+                                  whole_pixels=FLAGS.whole_pixels, tile=FLAGS.tile)
+    images.save_image(dst, _postprocess(out, content, FLAGS.preserve_color))
+  n_ok = len(jobs) - len(failed)
+  print(f"wrote {n_ok} image(s) to {FLAGS.out} with {os.path.basename(model.path)} step {model.step}")
+  if failed:
+    cli.fail(f"{len(failed)} of {len(jobs)} content image(s) could not be read (listed above); "
+             "the others were written")
+
+
+def export_main(argv) -> None:
+  """``stylize.py export --checkpoint RUN --out FILE.jaxexport``."""
+  del argv
+  if not FLAGS.checkpoint or not FLAGS.out:
+    raise cli.UsageError("export needs --checkpoint RUN and --out FILE.jaxexport")
+  from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
+
+  cpu_tuning.use_fast_cpu_convs()
+  from jaxstyle import inference  # pylint: disable=g-import-not-at-top
+
+  model = inference.load_stylizer(FLAGS.checkpoint, step=FLAGS.checkpoint_step)
+  styles = {n: model.bank_latent(n) for n in model.style_names} if "bank" in model.params else {}
+  inference.export_stylizer(model.config.generator, model.params["g"], FLAGS.out, styles=styles)
+  print(f"wrote {FLAGS.out} (+ {FLAGS.out}.json: {len(styles)} bank style latents) from "
+        f"{model.path} step {model.step}")
+
+
+def define_export_flags() -> None:
+  flags.DEFINE_string("checkpoint", None, "Run directory of train_stylizer.py.")
+  flags.DEFINE_integer("checkpoint_step", None, "Checkpoint step (default: the newest).")
+  flags.DEFINE_string("out", None, "Output artifact, e.g. stylizer.jaxexport (a JSON sidecar with "
+                      "the bank latents is written next to it).")

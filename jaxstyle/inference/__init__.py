@@ -1,0 +1,18 @@
+"""Using a trained stylizer: load a run, stylize any size, export it for programs without jaxstyle.
+
+* ``run``: ``load_stylizer(run_dir) -> LoadedStylizer`` (the pure jitted
+  ``(params, images, latent) -> images``, ``encode_style``, ``bank_latent``).
+* ``tiling``: ``stylize_image`` (one pass, or image-wide norm statistics and
+  exact tiles for large images), ``memory_estimate``.
+* ``export``: ``export_stylizer`` / ``load_exported`` (``jax.export``, symbolic
+  batch, height and width).
+"""
+
+from __future__ import annotations
+
+from jaxstyle.inference.export import export_stylizer, load_exported
+from jaxstyle.inference.run import LoadedStylizer, load_stylizer
+from jaxstyle.inference.tiling import image_statistics, memory_estimate, stylize_image
+
+__all__ = ["LoadedStylizer", "export_stylizer", "image_statistics", "load_exported", "load_stylizer",
+           "memory_estimate", "stylize_image"]

@@ -1,0 +1,153 @@
+"""train_stylizer.py end to end on real photos and paintings (tiny network), then using the run.
+
+One tiny run (in-process, 4 devices) feeds the checks of the run directory,
+``load_stylizer``, ``stylize.py --checkpoint`` and ``stylize.py export`` and
+their bad-input handling. Resume and determinism are in the slow test.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import train_stylizer
+from configs import stylizer as stylizer_config
+
+from conftest import run_experiment
+from jaxstyle import images, inference
+
+STYLES = ("hokusai_great_wave.jpg", "picabia_udnie.jpg")
+
+
+def tiny_config(shared_data, vgg_path, **changes):
+  base = dict(
+      content_dir=os.path.join(shared_data, "photos", "bsds500", "train"),
+      eval_dir=os.path.join(shared_data, "photos", "bsds500", "val"),
+      styles=tuple(os.path.join(shared_data, "styles", s) for s in STYLES),
+      crop_size=32, style_size=40, batch_size=4, eval_photos=2, eval_size=32, vgg_weights=vgg_path,
+      latent_dim=8, widths=(8, 16), stem_kernel=3, residual_blocks=1, encoder_hidden=(16,),
+      encoder_taps=("relu1_1", "relu2_1"), d_widths=(8, 16), d_feature_dim=16, d_steps=1,
+      adv_weight=0.01, identity_examples=1, num_steps=4, checkpoint_every=2, log_every=2,
+      sample_every=4, eval_every=4, progress=False)
+  base.update(changes)
+  return stylizer_config.Config(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared_data, vgg_partial_path):
+  workdir = str(tmp_path_factory.mktemp("stylizer_run"))
+  summary = train_stylizer.train_and_evaluate(tiny_config(shared_data, vgg_partial_path), workdir)
+  return workdir, summary
+
+
+def test_run_directory(trained):
+  workdir, summary = trained
+  assert summary["step"] == 4 and summary["resumed_from"] == 0
+  record = json.load(open(os.path.join(workdir, "config.json")))
+  assert record["styles"] == ["hokusai_great_wave", "picabia_udnie"]
+  assert record["model"]["generator"]["widths"] == [8, 16]
+  assert len(record["vgg_weights"]["sha256"]) == 64
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  losses = [r for r in rows if "g_loss" in r]
+  assert [r["step"] for r in losses] == [2, 4]
+  assert all(np.isfinite(r[k]) for r in losses for k in ("content", "style", "d_acc", "identity"))
+  ev = [r for r in rows if "eval_style_bank" in r][-1]
+  for source in ("bank", "encoder"):
+    assert ev[f"eval_style_{source}/picabia_udnie"] > 0 and ev[f"eval_content_{source}"] > 0
+  grid = images.load_image(os.path.join(workdir, "samples", "step_00004.png"))
+  assert grid.shape[:2] == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # styles row + 2 photos; photo + 2 styles
+
+
+def test_load_stylizer_is_pure_and_encodes(trained):
+  workdir, _ = trained
+  model = inference.load_stylizer(workdir)
+  assert model.step == 4 and model.style_names == ("hokusai_great_wave", "picabia_udnie")
+  x = np.random.default_rng(0).random((2, 21, 35, 3)).astype(np.float32)
+  z = model.bank_latent("picabia_udnie")
+  a, b = np.asarray(model(model.params, x, z)), np.asarray(model(model.params, x, z))
+  assert a.shape == x.shape and np.array_equal(a, b)
+  lat = np.asarray(model.encode_style(model.params, x))
+  assert lat.shape == (2, 8) and np.all(np.isfinite(lat))
+  with pytest.raises(inference.run.StyleNameError, match="bank styles: hokusai_great_wave"):
+    model.bank_latent("udnie")
+
+
+def test_stylize_cli_with_checkpoint(trained, shared_data, tmp_path):
+  workdir, _ = trained
+  photo = os.path.join(shared_data, "content", "skimage_chelsea.png")
+  out = tmp_path / "o.png"
+  run_experiment("stylize.py", "--checkpoint", workdir, "--content", photo, "--mix",
+                 f"picabia_udnie:0.6,{os.path.join(shared_data, 'styles', 'munch_the_scream.jpg')}:0.4",
+                 "--strength", "0.7", "--preserve_color", "luminance", "--size", "57", "--out", out)
+  got = images.load_image(out)
+  assert got.shape[:2] == images.load_image(photo, 57).shape[:2]
+  # a folder with one unreadable file: the others are written, the bad one is named, exit 2
+  src = tmp_path / "in"
+  src.mkdir()
+  shutil.copy(photo, src / "cat.png")
+  (src / "broken.jpg").write_bytes(b"not a jpeg")
+  proc = run_experiment("stylize.py", "--checkpoint", workdir, "--content", src, "--style",
+                        "hokusai_great_wave", "--size", "40", "--out", tmp_path / "outdir", check=False)
+  assert proc.returncode == 2 and "broken.jpg" in proc.stderr
+  assert os.listdir(tmp_path / "outdir") == ["cat.png"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--style", "udnie"], "not a bank style"),
+    (["--style", "hokusai_great_wave", "--strength", "1.5"], "--strength"),
+    (["--mix", "picabia_udnie:x"], "STYLE:WEIGHT"),
+])
+def test_stylize_cli_bad_input(trained, shared_data, tmp_path, args, words):
+  workdir, _ = trained
+  out = tmp_path / "o.png"
+  proc = run_experiment("stylize.py", "--checkpoint", workdir, "--content",
+                        os.path.join(shared_data, "content", "skimage_coffee.png"), *args, "--out", out,
+                        check=False)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith("error:") and words in proc.stderr
+  assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
+  workdir, _ = trained
+  other = tmp_path / "other"
+  shutil.copytree(workdir, other)
+  record = json.load(open(other / "config.json"))
+  record["model"]["generator"]["widths"] = [8, 24]
+  (other / "config.json").write_text(json.dumps(record))
+  with pytest.raises(inference.run.CheckpointError, match="does not match the architecture"):
+    inference.load_stylizer(str(other))
+  proc = run_experiment("stylize.py", "export", "--checkpoint", other, "--out", tmp_path / "x.jaxexport",
+                        check=False)
+  assert proc.returncode == 2 and "does not match the architecture" in proc.stderr
+  assert not (tmp_path / "x.jaxexport").exists()
+
+
+def test_export_cli(trained, tmp_path):
+  workdir, _ = trained
+  path = tmp_path / "s.jaxexport"
+  run_experiment("stylize.py", "export", "--checkpoint", workdir, "--out", path)
+  call, meta = inference.load_exported(str(path))
+  model = inference.load_stylizer(workdir)
+  x = np.random.default_rng(1).random((1, 19, 23, 3)).astype(np.float32)
+  z = np.asarray(meta["styles"]["hokusai_great_wave"], np.float32)[None]
+  assert np.abs(np.asarray(call(x, z)) - np.asarray(model(model.params, x, z))).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_resume_is_bit_identical_and_seeded(tmp_path, shared_data, vgg_partial_path):
+  """2 steps + resume to 4 == 4 straight (same seed): every parameter bit-identical; another seed differs."""
+  cfg = tiny_config(shared_data, vgg_partial_path, eval_dir="", sample_every=0, eval_every=0)
+  straight, split = str(tmp_path / "a"), str(tmp_path / "b")
+  train_stylizer.train_and_evaluate(cfg, straight)
+  train_stylizer.train_and_evaluate(dataclasses.replace(cfg, num_steps=2), split)
+  assert train_stylizer.train_and_evaluate(cfg, split)["resumed_from"] == 2
+  a, b = inference.load_stylizer(straight).params, inference.load_stylizer(split).params
+  import jax
+  assert jax.tree.all(jax.tree.map(np.array_equal, a, b))
+  other = str(tmp_path / "c")
+  train_stylizer.train_and_evaluate(dataclasses.replace(cfg, seed=1), other)
+  c = inference.load_stylizer(other).params
+  assert not np.array_equal(a["g"]["head"]["conv"]["kernel"], c["g"]["head"]["conv"]["kernel"])
