@@ -9,6 +9,9 @@ Each module is written from the formulas (not from jaxstyle code) and imports
   weights (``TorchVGG``).
 * ``peers.cgan``: the MNIST cGAN (``make_models``) and its alternating
   D-then-G update (``CGANStep``).
+* ``peers.stylizer``: the stylization generator's twin (``TorchStylizer``,
+  loads jaxstyle params), Johnson et al.'s ``TransformerNet``, and the
+  stylizer's bank train step (``StylizerTrainStep``).
 * ``peers.vgg``: the torchvision-layout VGG-19 ``features`` network used by the
   weight-conversion parity tests.
 

@@ -1,0 +1,507 @@
+"""Stylization network speed: jaxstyle's generator vs its PyTorch twin and TransformerNet, in one run.
+
+  python experiments/benchmark.py stylizer [--sizes 256,512,1024] [--batches 1,4] [--repeats 3]
+      [--checkpoint RUN | --widths 32,64,128 --stem_kernel 9 --residual_blocks 5 ...]
+      [--torch_modes eager,compile] [--layouts nchw,channels_last] [--torch_threads 1,0]
+      [--train_crop 256 --train_batch 4] [--memory_size 1024] [--nofast_cpu_convs] [--out r.json]
+
+What is measured (inputs seeded uniform images, seeded random weights: the
+timings do not depend on their values):
+
+* Inference, at every ``--sizes`` x ``--batches``: jaxstyle's generator
+  (``jaxstyle.nets.stylizer``, jitted; ``compile_s`` apart), its PyTorch twin
+  (``peers.stylizer.TorchStylizer``, loaded with the same parameters) and
+  Johnson et al.'s ``TransformerNet`` (``peers.stylizer``). The architecture
+  comes from the flags, or from ``--checkpoint``'s ``config.json`` (key
+  ``"model"``, the generator's settings or a train config with a
+  ``"generator"`` entry; then the architecture flags are ignored). Each
+  PyTorch net runs in every variant ``{mode}_{layout}_{threads}t`` of
+  ``--torch_modes`` (eager, ``torch.compile``), ``--layouts`` and
+  ``--torch_threads`` (0: all cores), under ``torch.inference_mode``; the
+  fastest variant per size and batch is its ``best``. If ``torch.compile``
+  fails, the reason is recorded (``torch_compile_error``) and eager stays.
+* Per measurement: ``first_call_s`` (for ``torch.compile`` that call compiles:
+  ``compile_s``, shorter when Inductor's on-disk cache already holds the
+  graph), ``--warmup - 1`` further untimed calls, then the median of
+  ``--repeats`` timed calls: ``median_ms`` and ``img_per_s``.
+  ``jaxstyle_over_transformer_net`` / ``jaxstyle_over_twin``: jaxstyle's
+  images/s over the best variant's.
+* Training (``--train_crop``, ``--train_batch``): jaxstyle's
+  ``make_stylizer_step`` with a style bank of two styles, ``d_steps=0`` and
+  the identity term (one generator forward on ``[content; content]``, VGG on
+  content and output; random VGG weights to conv3_4, the default layers),
+  jitted, against ``peers.stylizer.StylizerTrainStep`` doing the same work in
+  every PyTorch variant; ``steps_per_s`` from the median step.
+* Peak memory (``--memory_size``, 0 skips; ``--memory_batches``): each
+  implementation's inference in a fresh subprocess (jaxstyle jitted, PyTorch
+  eager in the best layout at the largest measured size, default threads):
+  ``peak_mib`` is the process's peak resident set (``VmHWM``; ``ru_maxrss``
+  where there is no ``/proc``), ``before_run_mib`` the same after imports
+  and setup, before the first call.
+* ``--fast_cpu_convs`` (default on) applies ``jaxstyle.cpu_tuning``'s XLA flag
+  before JAX starts; ``fast_cpu_convs_applied`` says whether it took effect
+  (it cannot once JAX's backend is running in this process). The record's
+  ``meta.xla_flags`` has the flags in force.
+
+Results (units in key names): ``architecture``, ``params`` (per
+implementation), ``twin_max_abs_diff`` (twin vs jaxstyle output at the first
+size and batch), ``inference`` (one row per size and batch), ``train``,
+``peak_memory``, ``torch_compile_error`` (None when it worked). The PyTorch
+parts are skipped with ``--no_torch``, and without torch (then ``"torch":
+"not installed"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+from benchmarks.registry import each_at_least, register
+from jaxstyle import config as cfglib
+
+_EXPERIMENTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_MODES = ("eager", "compile")
+LAYOUTS = ("nchw", "channels_last")
+# The generator settings the flags carry (defaults: jaxstyle.nets.stylizer.StylizerConfig's).
+ARCH_FIELDS = ("widths", "stem_kernel", "residual_blocks", "latent_dim", "upsample", "output", "dtype")
+
+
+def _threads_check(values: tuple[int, ...]) -> str | None:
+  return None if values and min(values) >= 0 else "needs at least one thread count, each >= 0"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """The flags of ``benchmark.py stylizer``."""
+  sizes: tuple[int, ...] = cfglib.setting((256, 512, 1024), "Square image sizes, comma-separated.",
+                                          check=each_at_least(8))
+  batches: tuple[int, ...] = cfglib.setting((1, 4), "Batch sizes, comma-separated.",
+                                            check=each_at_least(1, "batch size"))
+  repeats: int = cfglib.setting(3, "Timed calls per measurement (the median is reported).", ge=1)
+  warmup: int = cfglib.setting(1, "Untimed calls before the timed ones (the first is reported as "
+                               "first_call_s).", ge=1)
+  checkpoint: str | None = cfglib.setting(None, "Trained run directory: the architecture from its "
+                                          "config.json (the architecture flags are then ignored).")
+  widths: tuple[int, ...] = cfglib.setting((32, 64, 128), "Generator encoder widths.",
+                                           check=each_at_least(1, "width"))
+  stem_kernel: int = cfglib.setting(9, "Generator first/last conv kernel (odd).", gt=0)
+  residual_blocks: int = cfglib.setting(5, "Generator residual blocks.", ge=0)
+  latent_dim: int = cfglib.setting(64, "Generator style latent size.", gt=0)
+  upsample: str = cfglib.setting("nearest", "Generator decoder upsampling.",
+                                 choices=("nearest", "bilinear"))
+  output: str = cfglib.setting("sigmoid", "Generator output activation.", choices=("sigmoid", "tanh"))
+  dtype: str = cfglib.setting("float32", "jaxstyle's compute dtype (the PyTorch nets run float32).",
+                              choices=("float32", "bfloat16"))
+  fast_cpu_convs: bool = cfglib.setting(True, "Apply jaxstyle.cpu_tuning's fast-convolution XLA "
+                                        "flag before JAX starts.")
+  torch_modes: tuple[str, ...] = cfglib.setting(TORCH_MODES, "PyTorch modes to time.",
+                                                choices=TORCH_MODES)
+  layouts: tuple[str, ...] = cfglib.setting(LAYOUTS, "PyTorch memory formats to time.",
+                                            choices=LAYOUTS)
+  torch_threads: tuple[int, ...] = cfglib.setting((1, 0), "PyTorch thread counts to time (0: all "
+                                                  "cores).", check=_threads_check)
+  train_crop: int = cfglib.setting(256, "Training crop size.", ge=8)
+  train_batch: int = cfglib.setting(4, "Training batch size.", ge=1)
+  no_train: bool = cfglib.setting(False, "Skip the training steps.")
+  memory_size: int = cfglib.setting(1024, "Image size of the peak-memory subprocesses (0: skip).",
+                                    ge=0)
+  memory_batches: tuple[int, ...] = cfglib.setting((1, 4), "Batch sizes of the peak-memory runs.",
+                                                   check=each_at_least(1, "batch size"))
+  no_torch: bool = cfglib.setting(False, "Skip PyTorch.")
+  seed: int = cfglib.setting(0, "Seed of weights and inputs.")
+
+
+def generator_config(options: Options):
+  """The ``StylizerConfig`` to time: from ``--checkpoint``'s config.json, else from the flags."""
+  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
+  if options.checkpoint is None:
+    return cfglib.validate(st.StylizerConfig(**{k: getattr(options, k) for k in ARCH_FIELDS}))
+  path = os.path.join(options.checkpoint, "config.json")
+  try:
+    with open(path, encoding="utf-8") as f:
+      model = json.load(f)["model"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise cfglib.invalid("checkpoint", options.checkpoint, f"has no readable config.json with a "
+                         f"\"model\" entry ({e}); pass a stylizer run directory") from None
+  model = model.get("generator", model)
+  return cfglib.validate(cfglib.from_dict(st.StylizerConfig, model, ignore_unknown=True))
+
+
+def random_generator_params(config, seed: int) -> dict:
+  """Generator params of ``config``'s tree, every leaf seeded NumPy noise (StyleMods included).
+
+  Shapes from ``init_stylizer`` under ``jax.eval_shape`` (no init compile);
+  kernels ``N(0, 1/fan_in)``, biases ``N(0, 0.1²)``, StyleMod kernels ``N(0, 0.3²)``.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  shapes = jax.eval_shape(lambda k: st.init_stylizer(config, k), jax.random.key(0))
+
+  def draw(path, leaf):
+    names = [getattr(p, "key", "") for p in path]
+    if names[-1] == "bias":
+      scale = 0.1
+    elif "mod" in names:
+      scale = 0.3
+    else:
+      scale = 1.0 / np.sqrt(np.prod(leaf.shape[:-1]))
+    return (scale * rng.standard_normal(leaf.shape)).astype(np.float32)
+
+  return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+def _images(seed: int, batch: int, size: int):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.random.default_rng([seed, batch, size]).random((batch, size, size, 3), dtype=np.float32)
+
+
+def _timed(call: Callable[[], Any], warmup: int, repeats: int) -> dict:
+  """``first_call_s``, then ``warmup - 1`` untimed calls, then the median of ``repeats`` calls."""
+  t0 = time.perf_counter()
+  call()
+  first = time.perf_counter() - t0
+  for _ in range(warmup - 1):
+    call()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - t0)
+  return {"first_call_s": first, "median_ms": 1e3 * statistics.median(times)}
+
+
+def _latent(seed: int, batch: int, dim: int):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.random.default_rng([seed, batch, dim]).standard_normal((batch, dim)).astype(np.float32)
+
+
+def _threads(n: int) -> int:
+  """``n``, or every core this process may use for 0."""
+  if n:
+    return n
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _variants(options: Options) -> list[tuple[str, str, int]]:
+  return [(m, l, _threads(t)) for t in options.torch_threads for m in options.torch_modes
+          for l in options.layouts]
+
+
+def _best(variants: dict[str, dict], rate: str) -> dict:
+  """The fastest variant by ``rate`` (None when every variant failed)."""
+  best = max(variants, key=lambda k: variants[k][rate]) if variants else None
+  return {"best": best, rate: variants[best][rate] if best else None, "variants": variants}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+  return a / b if a and b else None
+
+
+class _Torch:
+  """PyTorch side: times each net in every variant; remembers whether ``torch.compile`` works."""
+
+  def __init__(self, options: Options, gcfg, g_params):
+    import torch  # pylint: disable=g-import-not-at-top
+    from peers import stylizer as peer  # pylint: disable=g-import-not-at-top
+    self.torch, self.peer, self.options = torch, peer, options
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+      if hasattr(torch._dynamo.config, name):  # every size, batch and layout compiles once
+        setattr(torch._dynamo.config, name, 256)
+    self.compile_error = None
+    torch.manual_seed(options.seed)
+    self.arch = cfglib.to_dict(gcfg)
+    self.nets = {"twin": peer.TorchStylizer.from_settings(self.arch).load_jax_params(g_params).eval(),
+                 "transformer_net": peer.TransformerNet().eval()}
+
+  def fmt(self, layout: str):
+    return self.torch.channels_last if layout == "channels_last" else self.torch.contiguous_format
+
+  def _variants(self) -> Iterator[tuple[str, str, int]]:
+    """(mode, layout, threads) with the thread count set and dynamo's caches cleared."""
+    for mode, layout, threads in _variants(self.options):
+      if mode == "compile" and self.compile_error:
+        continue
+      self.torch.set_num_threads(threads)
+      self.torch._dynamo.reset()  # Inductor specialises its C++ kernels on the thread count
+      yield mode, layout, threads
+    self.torch._dynamo.reset()
+
+  def _measure(self, call: Callable[[], Any], mode: str, layout: str, threads: int) -> dict | None:
+    """``_timed(call)`` plus the variant; None (and ``compile_error`` set) if torch.compile failed."""
+    try:
+      t = _timed(call, self.options.warmup, self.options.repeats)
+    except Exception as e:  # pylint: disable=broad-except  torch.compile's backends may fail
+      if mode != "compile":
+        raise
+      lines = str(e).strip().splitlines() or [""]
+      self.compile_error = f"{type(e).__name__}: {lines[0][:300]}"
+      return None
+    if mode == "compile":
+      t["compile_s"] = t["first_call_s"]
+    t.update(mode=mode, layout=layout, threads=threads)
+    return t
+
+  def inference(self, name: str, sizes_batches: list[tuple[int, int]]) -> dict[tuple[int, int], dict]:
+    """``{(size, batch): {variant: timings}}`` of net ``name``."""
+    torch = self.torch
+    out = {sb: {} for sb in sizes_batches}
+    for mode, layout, threads in self._variants():
+      net = self.nets[name].to(memory_format=self.fmt(layout))
+      fn = torch.compile(net, dynamic=False) if mode == "compile" else net
+      for size, batch in sizes_batches:
+        x = torch.from_numpy(_images(self.options.seed, batch, size).transpose(0, 3, 1, 2))
+        args = [x.contiguous(memory_format=self.fmt(layout))]
+        if name == "twin":
+          args.append(torch.from_numpy(_latent(self.options.seed, batch, self.arch["latent_dim"])))
+        with torch.inference_mode():
+          t = self._measure(lambda fn=fn, args=args: fn(*args), mode, layout, threads)
+        if t is None:
+          break
+        out[(size, batch)][f"{mode}_{layout}_{threads}t"] = {**t, "img_per_s": 1e3 * batch / t["median_ms"]}
+    return out
+
+  def train(self, setup: dict) -> dict:
+    """Train steps of the twin in every variant; ``setup`` from ``_train_setup``."""
+    variants = {}
+    for mode, layout, threads in self._variants():
+      self.torch.manual_seed(self.options.seed)
+      model = self.peer.TorchStylizer.from_settings(self.arch).load_jax_params(setup["g_params"])
+      step = self.peer.StylizerTrainStep(
+          model, setup["vgg_params"], setup["preprocessing"], setup["content"], setup["grams_np"],
+          setup["content_layers"], setup["style_layers"], setup["loss_weights"], setup["bank"],
+          channels_last=layout == "channels_last", seed=self.options.seed,
+          compile_fn=self.torch.compile if mode == "compile" else None)
+      t = self._measure(step.step, mode, layout, threads)
+      if t is not None:
+        variants[f"{mode}_{layout}_{threads}t"] = {**t, "steps_per_s": 1e3 / t["median_ms"]}
+    return _best(variants, "steps_per_s")
+
+
+def _jax_inference(gcfg, params, options: Options, sizes_batches) -> tuple[dict, Any]:
+  """``({(size, batch): timings}, output at the first size and batch as NumPy)``."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
+  fn = jax.jit(st.stylizer_fn(gcfg))
+  params = jax.device_put(params)
+  out, first = {}, None
+  for size, batch in sizes_batches:
+    x = jax.device_put(_images(options.seed, batch, size))
+    lat = jax.device_put(_latent(options.seed, batch, gcfg.latent_dim))
+    t0 = time.perf_counter()
+    compiled = fn.lower(params, x, lat).compile()
+    compile_s = time.perf_counter() - t0
+    if first is None:
+      first = np.asarray(compiled(params, x, lat))
+    t = _timed(lambda c=compiled, x=x, lat=lat: jax.block_until_ready(c(params, x, lat)),
+               options.warmup, options.repeats)
+    out[(size, batch)] = {"compile_s": compile_s, **t, "img_per_s": 1e3 * batch / t["median_ms"]}
+  return out, first
+
+
+def _train_setup(gcfg, options: Options) -> dict:
+  """The training problem both sides solve: config, weights, data, initial params."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxstyle import train, vgg  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import patchgan, style_encoder as se  # pylint: disable=g-import-not-at-top
+  from jaxstyle.train import stylizer as ts  # pylint: disable=g-import-not-at-top
+  d = gcfg.latent_dim
+  cfg = cfglib.validate(ts.StylizerTrainConfig(
+      generator=gcfg, discriminator=patchgan.PatchGANConfig(latent_dim=d),
+      encoder=se.StyleEncoderConfig(latent_dim=d), latent_source="bank", d_steps=0))
+  weights = vgg.random_weights(jax.random.key(options.seed), upto="conv3_4")
+  crop, b = options.train_crop, options.train_batch
+  rng = np.random.default_rng([options.seed, crop, b])
+  styles = rng.random((2, crop, crop, 3), dtype=np.float32)
+  grams = ts.style_grams(cfg, weights, styles)
+  bank = (cfg.bank_stddev * rng.standard_normal((2, d))).astype(np.float32)
+  return {"cfg": cfg, "gcfg": gcfg, "weights": weights, "styles": styles, "grams": grams,
+          "grams_np": jax.tree.map(np.asarray, grams),
+          "content": rng.random((b, crop, crop, 3), dtype=np.float32), "bank": bank,
+          "g_params": random_generator_params(gcfg, options.seed), "tx": train.adam(1e-3),
+          "vgg_params": jax.tree.map(np.asarray, dict(weights.params)),
+          "preprocessing": weights.preprocessing, "content_layers": dict(cfg.content_layers),
+          "style_layers": dict(cfg.style_layers),
+          "loss_weights": (cfg.content_weight, cfg.style_weight, cfg.tv_weight, cfg.identity_weight)}
+
+
+def _jax_train(setup: dict, options: Options) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxstyle.train import state as tstate, stylizer as ts  # pylint: disable=g-import-not-at-top
+  tx = setup["tx"]
+  state = tstate.create_state({"g": setup["g_params"], "bank": {"latents": setup["bank"]}},
+                              {"g": tx, "bank": tx}, jax.random.key(options.seed))
+  state = jax.device_put(state)
+  batch = {"content": jax.device_put(setup["content"])}
+  step = jax.jit(ts.make_stylizer_step(setup["cfg"], setup["weights"], setup["styles"], tx, tx,
+                                       grams=setup["grams"], axis_name=None), donate_argnums=0)
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  box = [state]
+
+  def call():
+    box[0], metrics = compiled(box[0], batch)
+    jax.block_until_ready(metrics)
+
+  t = _timed(call, options.warmup, options.repeats)
+  return {"compile_s": compile_s, **t, "steps_per_s": 1e3 / t["median_ms"]}
+
+
+def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str) -> list[dict]:
+  """One fresh subprocess per implementation and batch at ``memory_size`` (``xla_flags``: the user's)."""
+  rows = []
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join([_EXPERIMENTS] + [p for p in [env.get("PYTHONPATH")] if p])
+  env["XLA_FLAGS"] = xla_flags
+  for batch in options.memory_batches:
+    row = {"size": options.memory_size, "batch": batch}
+    for impl in ("jaxstyle",) + (() if options.no_torch else ("twin", "transformer_net")):
+      spec = {"impl": impl, "size": options.memory_size, "batch": batch, "seed": options.seed,
+              "arch": cfglib.to_dict(gcfg), "fast_cpu_convs": options.fast_cpu_convs,
+              "layout": layouts.get(impl, "nchw")}
+      proc = subprocess.run([sys.executable, "-m", "benchmarks.stylizer", "--peak_memory",
+                             json.dumps(spec)], capture_output=True, text=True, env=env,
+                            cwd=_EXPERIMENTS, check=False)
+      if proc.returncode != 0:
+        row[impl] = {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]}
+      else:
+        row[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows.append(row)
+  return rows
+
+
+def _peak_rss_mib() -> float:
+  """This process's peak resident set size in MiB.
+
+  ``VmHWM`` of ``/proc/self/status`` where it exists: Linux carries
+  ``ru_maxrss`` over ``execve``, so a fresh subprocess's ``ru_maxrss`` starts
+  at its parent's size; ``VmHWM`` belongs to the new program's memory alone.
+  Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+  """
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024.0
+  except OSError:
+    pass
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return rss / 2.0 ** 20 if sys.platform == "darwin" else rss / 1024.0
+
+
+def _peak_memory_child(spec: dict) -> dict:
+  """Runs one inference of ``spec["impl"]``; returns ``before_run_mib`` and ``peak_mib``."""
+  size, batch = spec["size"], spec["batch"]
+  images = _images(spec["seed"], batch, size)
+  if spec["impl"] == "jaxstyle":
+    if spec["fast_cpu_convs"]:
+      from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
+      cpu_tuning.use_fast_cpu_convs()
+    import jax  # pylint: disable=g-import-not-at-top
+    from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
+    gcfg = cfglib.from_dict(st.StylizerConfig, spec["arch"])
+    params = jax.device_put(random_generator_params(gcfg, spec["seed"]))
+    x, lat = jax.device_put(images), jax.device_put(_latent(spec["seed"], batch, gcfg.latent_dim))
+    before = _peak_rss_mib()
+    jax.block_until_ready(jax.jit(st.stylizer_fn(gcfg))(params, x, lat))
+  else:
+    import torch  # pylint: disable=g-import-not-at-top
+    from peers import stylizer as peer  # pylint: disable=g-import-not-at-top
+    fmt = torch.channels_last if spec["layout"] == "channels_last" else torch.contiguous_format
+    a = spec["arch"]
+    net = (peer.TransformerNet() if spec["impl"] == "transformer_net" else
+           peer.TorchStylizer.from_settings(a))
+    net = net.eval().to(memory_format=fmt)
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2)).contiguous(memory_format=fmt)
+    args = ((x,) if spec["impl"] == "transformer_net" else
+            (x, torch.from_numpy(_latent(spec["seed"], batch, a["latent_dim"]))))
+    before = _peak_rss_mib()
+    with torch.inference_mode():
+      net(*args)
+  out = {"before_run_mib": before, "peak_mib": _peak_rss_mib()}
+  if spec["impl"] != "jaxstyle":
+    out["layout"] = spec["layout"]
+  return out
+
+
+@register("stylizer", help="stylizer inference/training, jaxstyle vs PyTorch twin and "
+          "TransformerNet", options=Options)
+def run(options: Options) -> dict:
+  """Times every implementation; see the module docstring."""
+  xla_flags = os.environ.get("XLA_FLAGS", "")
+  from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
+  applied = cpu_tuning.use_fast_cpu_convs() if options.fast_cpu_convs else False
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  gcfg = generator_config(options)
+  params = random_generator_params(gcfg, options.seed)
+  sizes_batches = [(s, b) for s in options.sizes for b in options.batches]
+  n_jax = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+  result: dict[str, Any] = {"architecture": cfglib.to_dict(gcfg), "fast_cpu_convs_applied": applied,
+                            "params": {"jaxstyle": n_jax}}
+  jax_inf, jax_first = _jax_inference(gcfg, params, options, sizes_batches)
+  torch_side = None
+  if not options.no_torch:
+    try:
+      import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+      torch_side = _Torch(options, gcfg, params)
+    except ImportError:
+      result["torch"] = "not installed"
+  rows = [{"size": s, "batch": b, "jaxstyle": jax_inf[(s, b)]} for s, b in sizes_batches]
+  layouts = {}
+  if torch_side is not None:
+    result["params"].update({k: torch_side.peer.num_params(v) for k, v in torch_side.nets.items()})
+    result["twin_max_abs_diff"] = _twin_diff(torch_side, jax_first, options, sizes_batches[0])
+    for name in ("twin", "transformer_net"):
+      timings = torch_side.inference(name, sizes_batches)
+      for row in rows:
+        row[name] = _best(timings[(row["size"], row["batch"])], "img_per_s")
+        row[f"jaxstyle_over_{name}"] = _ratio(row["jaxstyle"]["img_per_s"], row[name]["img_per_s"])
+      best = rows[-1][name]["best"]
+      layouts[name] = rows[-1][name]["variants"][best]["layout"] if best else "nchw"
+  result["inference"] = rows
+  if not options.no_train:
+    setup = _train_setup(gcfg, options)
+    train = {"crop": options.train_crop, "batch": options.train_batch,
+             "jaxstyle": _jax_train(setup, options)}
+    if torch_side is not None:
+      train["twin"] = torch_side.train(setup)
+      train["jaxstyle_over_twin"] = _ratio(train["jaxstyle"]["steps_per_s"], train["twin"]["steps_per_s"])
+    result["train"] = train
+  if torch_side is not None:
+    result["torch_compile_error"] = torch_side.compile_error
+  if options.memory_size:
+    result["peak_memory"] = _peak_memory(options, gcfg, layouts, xla_flags)
+  return result
+
+
+def _twin_diff(torch_side: _Torch, want, options: Options, size_batch) -> float:
+  """Max |twin - jaxstyle| of the output ``want`` (NHWC) at ``size_batch`` (seeded latent)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  torch = torch_side.torch
+  size, batch = size_batch
+  x = _images(options.seed, batch, size)
+  lat = _latent(options.seed, batch, torch_side.arch["latent_dim"])
+  with torch.inference_mode():
+    got = torch_side.nets["twin"].to(memory_format=torch.contiguous_format)(
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(lat))
+  return float(np.max(np.abs(got.permute(0, 2, 3, 1).numpy().astype(np.float64) - want)))
+
+
+if __name__ == "__main__":
+  if len(sys.argv) == 3 and sys.argv[1] == "--peak_memory":
+    print(json.dumps(_peak_memory_child(json.loads(sys.argv[2]))))
+  else:
+    sys.exit("usage: python -m benchmarks.stylizer --peak_memory SPEC_JSON (internal helper)")
