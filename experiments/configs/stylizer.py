@@ -146,9 +146,15 @@ def optimizers(config: Config) -> tuple[optax.GradientTransformation, optax.Grad
 
 
 # The shipped recipes (BUILD_NOTES.md, "Stylization network", has the measurements behind them).
-_QUICK = dict(crop_size=96, widths=(16, 32, 64), tv_weight=1e5, identity_examples=1, d_steps=0,
-              lr_decay_begin=700, lr_decay_end=1100, num_steps=1100)
-VARIANTS = {"quick": _QUICK, "full": {**_QUICK, "num_steps": 4000}, "gpu": {**_QUICK}}
+_QUICK = dict(crop_size=96, widths=(16, 32, 64), tv_weight=1e5, identity_weight=1e6,
+              identity_examples=2, d_steps=0, lr_decay_begin=700, lr_decay_end=1100, num_steps=1100)
+_FULL = dict(_QUICK, styles=(f"{SHARED}/styles",), crop_size=128, lr_decay_begin=4000,
+             lr_decay_end=6000, num_steps=6000, checkpoint_every=500, sample_every=500,
+             eval_every=500)
+_GPU = dict(_FULL, widths=(32, 64, 128), crop_size=256, style_size=512, batch_size=16,
+            identity_examples=4, lr_decay_begin=14000, lr_decay_end=20000, num_steps=20000,
+            checkpoint_every=1000, sample_every=1000, eval_every=1000)
+VARIANTS = {"quick": _QUICK, "full": _FULL, "gpu": _GPU}
 
 
 def get_config(variant: str = "quick") -> Config:

@@ -42,7 +42,9 @@ EXPERIMENTS_UNDER_TEST = {
     "train_cgan": (cgan_config, {"quick": "experiments/configs/cgan_mnist_quick.flags",
                                  "full": "experiments/configs/cgan_mnist.flags"}),
     "train_classifier": (classifier_config, {}),
-    "train_stylizer": (stylizer_config, {"quick": "experiments/configs/stylizer_quick.flags"}),
+    "train_stylizer": (stylizer_config, {"quick": "experiments/configs/stylizer_quick.flags",
+                                         "full": "experiments/configs/stylizer_full.flags",
+                                         "gpu": "experiments/configs/stylizer_gpu.flags"}),
 }
 
 

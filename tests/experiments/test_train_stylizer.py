@@ -151,3 +151,46 @@ def test_resume_is_bit_identical_and_seeded(tmp_path, shared_data, vgg_partial_p
   train_stylizer.train_and_evaluate(dataclasses.replace(cfg, seed=1), other)
   c = inference.load_stylizer(other).params
   assert not np.array_equal(a["g"]["head"]["conv"]["kernel"], c["g"]["head"]["conv"]["kernel"])
+
+
+@pytest.mark.slow
+def test_trained_latent_space_behaves(tmp_path, shared_data, vgg_partial_path):
+  """After a short real training: strength 0 gives the photo back, style distance falls as strength rises,
+  and a 50/50 mix lies between its parts in style distance to each."""
+  import jax.numpy as jnp
+
+  from jaxstyle import data, train
+  from jaxstyle.nets import style_encoder as se
+  cfg = tiny_config(shared_data, vgg_partial_path, crop_size=48, style_size=64, widths=(8, 16, 32),
+                    stem_kernel=5, residual_blocks=2, d_steps=0, adv_weight=0.0, latent_source="bank",
+                    identity_weight=1e6, identity_examples=2, num_steps=TRAINED_STEPS,
+                    learning_rate=2e-3, eval_dir="", sample_every=0, eval_every=0,
+                    checkpoint_every=0, log_every=50)
+  workdir = str(tmp_path / "run")
+  train_stylizer.train_and_evaluate(cfg, workdir)
+  model = inference.load_stylizer(workdir)
+  weights = model.weights()
+  scorer = train.make_scorer(model.config, weights)
+  names, styles = data.load_styles(list(cfg.styles), cfg.style_size, square=True)
+  photo = images.center_crop(images.load_image(
+      os.path.join(shared_data, "content", "skimage_chelsea.png"), 64, side="shorter"), 64)[None]
+  grams = {n: train.style_grams(model.config, weights, s[None]) for n, s in zip(names, styles)}
+
+  def style_distance(latent, name):
+    return float(scorer(model(model.params, photo, latent), photo, grams[name])["style"][0])
+
+  for name in names:
+    z = model.bank_latent(name)
+    rmse = float(jnp.sqrt(jnp.mean((model(model.params, photo, se.with_strength(z, 0.0)) - photo) ** 2)))
+    assert rmse < IDENTITY_RMSE, (name, rmse)
+    d = [style_distance(se.with_strength(z, t), name) for t in (0.0, 0.5, 1.0)]
+    assert d[0] > d[1] > d[2], (name, d)
+  za, zb = model.bank_latent(names[0]), model.bank_latent(names[1])
+  mix = se.mix_latents(np.stack([za, zb]), [0.5, 0.5])
+  for name in names:
+    lo, hi = sorted([style_distance(za, name), style_distance(zb, name)])
+    assert lo < style_distance(mix, name) < hi, name
+
+
+TRAINED_STEPS = 300
+IDENTITY_RMSE = 0.05
