@@ -2,7 +2,8 @@
 
 One tiny run (in-process, 4 devices) feeds the checks of the run directory,
 ``load_stylizer``, ``stylize.py --checkpoint`` and ``stylize.py export`` and
-their bad-input handling. Resume and determinism are in the slow test.
+their bad-input handling (the subprocess-heavy checks, resume, determinism and the trained latent space are
+marked slow).
 """
 
 import dataclasses
@@ -94,6 +95,7 @@ def test_stylize_cli_with_checkpoint(trained, shared_data, tmp_path):
   assert os.listdir(tmp_path / "outdir") == ["cat.png"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (["--style", "udnie"], "not a bank style"),
     (["--style", "hokusai_great_wave", "--strength", "1.5"], "--strength"),
@@ -110,6 +112,7 @@ def test_stylize_cli_bad_input(trained, shared_data, tmp_path, args, words):
   assert "Traceback" not in proc.stderr and not out.exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
   workdir, _ = trained
   other = tmp_path / "other"
@@ -125,6 +128,7 @@ def test_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
   assert not (tmp_path / "x.jaxexport").exists()
 
 
+@pytest.mark.slow
 def test_export_cli(trained, tmp_path):
   workdir, _ = trained
   path = tmp_path / "s.jaxexport"
