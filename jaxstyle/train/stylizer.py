@@ -67,7 +67,7 @@ from jaxstyle.nets import patchgan
 from jaxstyle.nets import style_encoder as se
 from jaxstyle.nets import stylizer as st
 from jaxstyle.optimize.config import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Layers,
-                                      check_style_layers, layers_setting)
+                                      StylizeConfig, check_style_layers, layers_setting)
 from jaxstyle.train.state import (AXIS, StepFn, TrainState, axis_size, create_state, local_slice, pmean,
                                   step_key, to_varying)
 
@@ -86,12 +86,10 @@ class StylizerLoss:
   style_layers: Layers = layers_setting(
       DEFAULT_STYLE_LAYERS, "Style layers 'tap:weight' (classic with full weights: "
       "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1).", check=check_style_layers)
-  content_weight: float = cfglib.setting(1.0, "Content weight α (per-element mean content loss).",
-                                         ge=0, check=cfglib.finite)
-  style_weight: float = cfglib.setting(1e-3, "Style weight β (Gram loss; tuned for the Keras/Caffe "
-                                       "weights, 0-255 inputs).", ge=0, check=cfglib.finite)
-  tv_weight: float = cfglib.setting(0.0, "Total-variation weight γ (squared TV per pixel).", ge=0,
-                                     check=cfglib.finite)
+  # α, β, γ as the optimisation stylizer declares them (same units, defaults and checks).
+  content_weight: float = cfglib.like(StylizeConfig, "alpha")
+  style_weight: float = cfglib.like(StylizeConfig, "beta")
+  tv_weight: float = cfglib.like(StylizeConfig, "gamma")
   identity_weight: float = cfglib.setting(
       1e5, "Weight of the identity term: mean squared pixel error of G(content, zero latent) "
       "against the content (strength 0 must give the content back); 0 turns it off.", ge=0,
