@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_experiment
 
-BENCHMARKS = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality")
+BENCHMARKS = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality", "stylizer_published")
 
 
 def test_help_lists_every_benchmark():
