@@ -77,7 +77,7 @@ def _latent(model, items, size: int):
   """The blended latent [D] of the (name or image, weight) items."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import images  # pylint: disable=g-import-not-at-top
+  from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
 
   latents = []
@@ -85,7 +85,7 @@ def _latent(model, items, size: int):
     if name in model.style_names:
       latents.append(model.bank_latent(name))
     elif os.path.exists(name):
-      im = images.load_image(name, size, side="shorter")
+      im = images.load_image(name, size, side="shorter", min_side=inference.MIN_STYLE_SIDE)
       latents.append(np.asarray(model.encode_style(model.params, im[None]))[0])
     else:
       model.bank_latent(name)  # raises the unknown-style error listing the bank names
@@ -146,7 +146,7 @@ def main() -> None:
   bar = tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) == 1)
   for src, dst in bar:
     try:
-      content = images.load_image(src, size)
+      content = images.load_image(src, size, min_side=inference.MIN_CONTENT_SIDE)
     except images.ImageError as e:
       failed.append(src)
       print(f"warning: skipping {src}: {e}", file=sys.stderr)

@@ -8,7 +8,9 @@ The run directory gets config.json (the experiment's settings, the library's
 ``StylizerTrainConfig`` under "model", the bank's style names and files, the
 VGG weights' fingerprint, versions, device count), metrics.jsonl (losses every
 --log_every steps; held-out content and style losses for every bank style,
-with bank and encoder latents, every --eval_every steps), checkpoints/ (Orbax)
+with bank and encoder latents, and with --encoder_styles the encoder's mean
+style loss on the held-out ones, eval_style_unseen, every --eval_every
+steps), checkpoints/ (Orbax)
 and samples/step_XXXXX.png (top row: the styles; then one row per held-out
 photo: the photo, then each bank style). Rerunning the same command resumes
 from the latest checkpoint with bit-identical parameters to an uninterrupted
@@ -67,6 +69,55 @@ def _eval_photos(config: Config):
   return np.stack(out) if out else None
 
 
+def _split_encoder_styles(config: Config, bank_names) -> tuple[list[str], list[str]]:
+  """(held-out files, training files) of ``--encoder_styles``, bank styles left out of both."""
+  from jaxstyle import data  # pylint: disable=g-import-not-at-top
+
+  if not config.encoder_styles:
+    return [], []
+  files = [p for p in data.style_files(list(config.encoder_styles))
+           if os.path.splitext(os.path.basename(p))[0] not in set(bank_names)]
+  return files[:config.encoder_holdout], files[config.encoder_holdout:]
+
+
+def _initial_state(config: Config, model, g_tx, d_tx, names):
+  """The fresh state of a run, its networks taken from ``--init_from`` where that run has them."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import inference, train  # pylint: disable=g-import-not-at-top
+  from jaxstyle.errors import CheckpointError  # pylint: disable=g-import-not-at-top
+
+  state = jax.tree.map(np.asarray, train.init_stylizer_state(model, config.seed, g_tx, d_tx,
+                                                             len(names)))
+  if not config.init_from:
+    return state
+  source = inference.load_stylizer(config.init_from)
+  if source.config.generator != model.generator:
+    raise CheckpointError(f"--init_from={config.init_from}: its generator ({source.config.generator}) "
+                          f"is not this run's ({model.generator}); use the same architecture flags")
+  take = {"g"}
+  if "bank" in state.params and "bank" in source.params and source.style_names == tuple(names):
+    take.add("bank")
+  if "encoder" in state.params and "encoder" in source.params and (
+      source.config.encoder == model.encoder):
+    take.add("encoder")
+  missing = set(model.freeze) & set(state.params) - take
+  if missing:
+    raise CheckpointError(f"--freeze={','.join(model.freeze)}: --init_from={config.init_from} has no "
+                          f"matching {', '.join(sorted(missing))} to freeze (other styles or "
+                          "architecture); freeze only what it provides")
+  print(f"init_from {config.init_from} step {source.step}: {', '.join(sorted(take))}", file=sys.stderr)
+  return state.replace(params={**state.params, **{k: source.params[k] for k in take}})
+
+
+def _batch(photos, style_batches, step: int) -> dict:
+  batch = {"content": photos.batch(step)}
+  if style_batches is not None:
+    batch.update(style_batches.batch(step))
+  return batch
+
+
 def train_and_evaluate(config: Config, workdir: str) -> dict:
   """Trains (or resumes) the stylizer of ``config`` in ``workdir``; returns the last metrics.
 
@@ -106,6 +157,21 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   g_tx, d_tx = stylizer_config.optimizers(config)
   grams = train.style_grams(model, weights, styles)
+  unseen_files, extra_files = _split_encoder_styles(config, names)
+  style_batches = None
+  if extra_files:
+    _, extra = data.load_styles(extra_files, config.style_size, square=True)
+    extra_grams = train.style_grams(model, weights, extra)
+    style_batches = data.StyleCrops(
+        np.concatenate([styles, extra]),
+        {k: np.concatenate([np.asarray(v), np.asarray(extra_grams[k])]) for k, v in grams.items()},
+        config.crop_size, config.batch_size, config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count())
+    del extra
+  unseen = unseen_grams = None
+  if unseen_files:
+    _, unseen = data.load_styles(unseen_files, config.style_size, square=True)
+    unseen_grams = train.style_grams(model, weights, unseen)
   step_fn = runner.compile(train.make_stylizer_step(model, weights, styles, g_tx, d_tx, grams=grams))
 
   run = rundir.RunDir(workdir)
@@ -116,6 +182,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
                      vgg_weights={"path": os.path.abspath(weights_path),
                                   "sha256": file_sha256(weights_path),
                                   "preprocessing": weights.preprocessing},
+                     encoder_style_files=[os.path.abspath(p) for p in extra_files],
+                     unseen_style_files=[os.path.abspath(p) for p in unseen_files],
                      num_devices=runner.num_devices, content_photos=photos.num_photos)
   ckpt = checkpoint.Checkpointer(run.checkpoint_dir, every=config.checkpoint_every, keep=config.keep)
 
@@ -161,6 +229,14 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
           per.append(r)
         for m in ("content", "style", "identity"):
           out[f"eval_{m}_{source}"] = float(np.mean([r[m] for r in per]))
+      if unseen is not None and "encoder" in params:
+        lat = np.asarray(encode(params["encoder"], unseen))
+        per = []
+        for k in range(len(unseen_files)):
+          z = jnp.broadcast_to(lat[k], (n, lat.shape[-1]))
+          g = {t: jnp.broadcast_to(v[k], (n,) + v.shape[1:]) for t, v in unseen_grams.items()}
+          per.append(float(evaluate_fn(params["g"], held_out, z, g)["style"]))
+        out["eval_style_unseen"] = float(np.mean(per))
       last_eval.clear()
       last_eval.update(out)
       return out
@@ -172,9 +248,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   _, start = train.fit(
       runner=runner, step_fn=step_fn,
-      init_state=lambda: jax.tree.map(np.asarray, train.init_stylizer_state(
-          model, config.seed, g_tx, d_tx, len(names))),
-      batches=lambda step: {"content": photos.batch(step)}, num_steps=config.num_steps,
+      init_state=lambda: _initial_state(config, model, g_tx, d_tx, names),
+      batches=lambda step: _batch(photos, style_batches, step), num_steps=config.num_steps,
       checkpointer=ckpt, run_dir=run, log_every=config.log_every, hooks=tuple(hooks),
       on_step_end=training.kill_switch(config, ckpt), progress=config.progress, desc="stylizer",
       is_main=is_main)

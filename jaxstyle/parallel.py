@@ -140,21 +140,21 @@ class DataParallel:
   def put_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """This process's slice of the global batch -> a device batch for this mode.
 
-    Each array has shape [local_batch, ...] with local_batch divisible by the
-    number of local devices.
+    Each array (of a possibly nested dict) has shape [local_batch, ...] with
+    local_batch divisible by the number of local devices.
     """
     n = self.num_local_devices
-    out = {}
-    for k, v in local_batch.items():
+
+    def put(v):
       v = np.asarray(v)
       if v.shape[0] % n:
         raise ConfigError(f"batch of {v.shape[0]} examples per process is not divisible by the "
                           f"{n} local devices")
       if self.mode == "pmap":
-        out[k] = v.reshape((n, v.shape[0] // n) + v.shape[1:])
-      else:
-        out[k] = jax.make_array_from_process_local_data(NamedSharding(self.mesh, P(self.axis_name)), v)
-    return out
+        return v.reshape((n, v.shape[0] // n) + v.shape[1:])
+      return jax.make_array_from_process_local_data(NamedSharding(self.mesh, P(self.axis_name)), v)
+
+    return jax.tree.map(put, dict(local_batch))
 
   def get_metrics(self, metrics: dict[str, jax.Array]) -> dict[str, float]:
     """Device metrics (already averaged over devices) -> Python floats."""

@@ -22,7 +22,8 @@ Ratios are over medians: network style / Gatys style (the goal: <= 1.5 for
 bank styles), Gatys time / network time (the goal: >= 100). With ``unseen``
 (a style source: folder, files or CSV), the first ``unseen_count`` of its
 styles that are not bank styles go through the encoder (and Gatys) on the
-first ``unseen_photos`` photos, and
+first ``unseen_photos`` photos (styles the run's encoder trained on, its
+``--encoder_styles``, are skipped too), and
 ``unseen_over_train_style`` is the encoder's median style loss on them over
 its median on the bank styles on the same photos (the goal: <= 2).
 """
@@ -148,8 +149,10 @@ def run(options: Options) -> dict:
       lat["encoder"] = np.asarray(model.encode_style(model.params, bank_styles[k][None]))
     evaluate("bank", name, bank_styles[k], lat)
   if options.unseen and "encoder" in model.params:
+    seen = {os.path.abspath(p) for p in record.get("encoder_style_files", [])}
     files = [p for p in data.style_files(options.unseen)
-             if os.path.splitext(os.path.basename(p))[0] not in model.style_names][:options.unseen_count]
+             if os.path.splitext(os.path.basename(p))[0] not in model.style_names
+             and os.path.abspath(p) not in seen][:options.unseen_count]
     names, unseen = data.load_styles(files, run_cfg["style_size"], square=True)
     for name, style in zip(names, unseen):
       evaluate("unseen", name, style,

@@ -56,6 +56,20 @@ class Config(StylizerLoss, common.RunSettings):
       CLASSIC_STYLES, "Training styles of the bank, in bank order: image files, folders or CSVs "
       "with a 'file' column, comma-separated. Bank styles are named by their file stem.",
       check=_nonempty, resume=True)
+  encoder_styles: tuple[str, ...] = cfglib.setting(
+      (), "Extra styles that only the style encoder sees in training (files, folders or CSVs, e.g. "
+      f"{SHARED}/paintings/paintings.csv): the encoder examples draw uniformly over the bank "
+      "styles and these; empty: the bank styles only. Needs --latent_source encoder or both.",
+      resume=True)
+  encoder_holdout: int = cfglib.setting(
+      10, "The first this many --encoder_styles (bank styles skipped) are held out of training: "
+      "the unseen styles of the evaluation (eval_style_unseen) and of benchmark.py "
+      "stylizer_quality.", ge=0, resume=True)
+  init_from: str = cfglib.setting(
+      "", "Run directory of a trained stylizer that starts this run: its generator (same "
+      "architecture), its bank (same styles) and its encoder (same architecture) replace the fresh "
+      "ones. With --freeze=g,bank --latent_source=encoder: the encoder's second phase.",
+      resume=True)
   crop_size: int = cfglib.setting(128, "Side of the square training crops of the photos.", ge=16,
                                   resume=True)
   style_size: int = cfglib.setting(
@@ -113,6 +127,9 @@ class Config(StylizerLoss, common.RunSettings):
 
   def check(self):
     super().check()
+    if self.encoder_styles and self.latent_source == "bank":
+      raise cfglib.invalid("encoder_styles", ",".join(self.encoder_styles),
+                           "needs --latent_source encoder or both (the bank has no latent for them)")
     if self.style_size < self.crop_size:
       raise cfglib.invalid("style_size", self.style_size, f"must be >= --crop_size={self.crop_size}")
     if self.lr_decay_begin and not self.lr_decay_end:

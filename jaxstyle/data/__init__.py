@@ -7,6 +7,8 @@
 * ``batches``: ``BatchIterator``, ``to_float_nhwc``.
 * ``folders``: image folders: ``list_images``, ``PhotoCrops`` (seeded random crops
   of content photos), ``style_files`` and ``load_styles`` (folder, files or CSV).
+* ``style_crops``: ``StyleCrops`` (seeded per-example style crops with their
+  target Grams, as batch inputs of the stylizer's step).
 * ``tfds_source``: the one TFDS path (``prepare``, ``data_source``,
   ``read_records``), reached as ``data.tfds_source``.
 * ``DataError`` (defined in ``jaxstyle.errors``).
@@ -18,8 +20,9 @@ from jaxstyle.data import tfds_source
 from jaxstyle.data.batches import BatchIterator, to_float_nhwc
 from jaxstyle.data.folders import PhotoCrops, list_images, load_styles, style_files
 from jaxstyle.errors import DataError
+from jaxstyle.data.style_crops import StyleCrops
 from jaxstyle.data.mnist import MNIST_FILES, load_mnist, load_mnist_idx, load_mnist_tfds, read_idx
 
 __all__ = ["BatchIterator", "DataError", "MNIST_FILES", "PhotoCrops", "list_images", "load_mnist",
-           "load_mnist_idx", "load_mnist_tfds", "load_styles", "read_idx", "style_files",
+           "load_mnist_idx", "load_mnist_tfds", "load_styles", "read_idx", "StyleCrops", "style_files",
            "to_float_nhwc"]

@@ -233,7 +233,7 @@ def _decode(path: str, max_pixels: int | None) -> np.ndarray:
 
 
 def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = "longer",
-               max_pixels: int | None = None) -> np.ndarray:
+               max_pixels: int | None = None, min_side: int | None = None) -> np.ndarray:
   """Loads an image file as float32 RGB in [0, 1].
 
   See the module docstring for how each colour mode, transparency (composited
@@ -249,6 +249,8 @@ def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = 
       before decoding them. ``None`` uses Pillow's default guard
       (``PIL.Image.MAX_IMAGE_PIXELS``, about 89.5 M pixels), but refuses where
       Pillow would only warn. A value above Pillow's limit overrides it.
+    min_side: refuse images whose shorter side (as stored, before resizing)
+      is below this many pixels (e.g. a thumbnail given as a style image).
 
   Returns:
     float32 array [H, W, 3], values in [0, 1].
@@ -299,6 +301,9 @@ def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = 
                      "use a smaller image or pass a smaller max_pixels") from e
   except Exception as e:  # noqa: BLE001 - decoders raise many types on bad data.
     raise _open_error(path, e) from e
+  if min_side is not None and min(image.shape[:2]) < min_side:
+    raise ImageError(path, f"is only {image.shape[1]}x{image.shape[0]} pixels",
+                     f"use an image with at least {min_side} pixels on its shorter side")
   if size is not None:
     image = resize(image, size, side=side)
   return image

@@ -17,6 +17,11 @@ Contract:
   VGG weights, loaded lazily on first use from ``vgg_weights``, else the
   path recorded in the run, else the default resolution). ``bank_latent(name)``
   returns a bank style's latent.
+* Input checks (``StylizerInputError``, before anything runs): a latent whose
+  last axis is not ``latent_dim``; style images with a side below
+  ``MIN_STYLE_SIDE`` pixels (their VGG statistics at relu3_x would come from
+  a few feature positions). ``MIN_CONTENT_SIDE`` is the smallest content side
+  ``stylize.py`` accepts.
 * Errors (all ``JaxstyleError``): a missing or damaged ``config.json``, a run
   of another kind, no checkpoint, or parameters whose structure or shapes do
   not match the recorded architecture (``CheckpointError``); an unknown bank
@@ -35,10 +40,13 @@ import numpy as np
 import optax
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import CheckpointError, ConfigError, StyleNameError
+from jaxstyle.errors import CheckpointError, ConfigError, StyleNameError, StylizerInputError
 from jaxstyle.nets import style_encoder as se
 from jaxstyle.nets import stylizer as st
 from jaxstyle.train.stylizer import StylizerTrainConfig, init_stylizer_state
+
+MIN_STYLE_SIDE = 32  # relu3_x sees such an image as an 8x8 grid of positions
+MIN_CONTENT_SIDE = 16
 
 
 def _read_run_config(run_dir: str) -> dict:
@@ -118,6 +126,11 @@ class LoadedStylizer:
     return self.config.generator.latent_dim
 
   def __call__(self, params: dict, images: jax.Array, latent: jax.Array) -> jax.Array:
+    if np.shape(latent)[-1:] != (self.latent_dim,):
+      raise StylizerInputError(f"the latent has shape {np.shape(latent)}, but "
+                               f"{self.path or 'this stylizer'} takes latents of size "
+                               f"{self.latent_dim} ([D] or [B, D]); use one of its bank styles, its "
+                               "encoder or a profile made for it")
     return self._apply(params, images, latent)
 
   def weights(self):
@@ -135,6 +148,9 @@ class LoadedStylizer:
       raise CheckpointError(f"the run {self.path or '(in memory)'} has no style encoder "
                             f"(latent_source={self.config.latent_source}); use a bank style: "
                             f"{', '.join(self.style_names)}")
+    if np.ndim(style_images) != 4 or min(np.shape(style_images)[1:3]) < MIN_STYLE_SIDE:
+      raise StylizerInputError(f"style images [B, H, W, 3] need H, W >= {MIN_STYLE_SIDE} pixels, got "
+                               f"shape {np.shape(style_images)}; use a larger style image")
     if self._encode is None:
       weights, cfg = self.weights(), self.config.encoder
       self._encode = jax.jit(lambda p, x: se.apply_style_encoder(cfg, p["encoder"], weights, x))

@@ -20,7 +20,17 @@ Contract (networks: ``jaxstyle.nets.stylizer``, ``style_encoder``, ``patchgan``)
   and the D's real patch; each further D update draws fresh crops).
 * Latents: ``"bank"``: the bank row of the example's style; ``"encoder"``: the
   encoder applied to the style crop; ``"both"``: bank for even, encoder for odd
-  global example indices. The D sees the latent through ``stop_gradient``:
+  global example indices. Networks named in ``freeze`` are constants of the
+  step (no gradient, no update; e.g. a trained generator while the encoder
+  learns in a second phase).
+* Encoder-only styles (e.g. hundreds of paintings, too many to close over):
+  when the batch also carries ``batch["style"]`` (float32 ``[b, H, W, 3]``,
+  crops of the crop size) and ``batch["style_grams"]`` (``{style layer:
+  [b, C, C]}``, their styles' targets; ``jaxstyle.data.StyleCrops`` makes
+  both), every encoder example takes its style crop (the encoder's input and
+  the D's real patch) and its target Grams from the batch instead; bank
+  examples are unchanged. Needs ``latent_source`` ``"encoder"`` or
+  ``"both"``. The D sees the latent through ``stop_gradient``:
   latents learn only through the generator's output.
 * Generator loss, batch mean of per-example terms (the units of
   ``jaxstyle.optimize.objective``, so the numbers compare with Gatys runs):
@@ -75,6 +85,11 @@ LATENT_SOURCES = ("bank", "encoder", "both")
 G_SIDE = ("g", "bank", "encoder")  # the params g_tx updates (those present)
 
 
+def _known_networks(names: tuple[str, ...]) -> str | None:
+  unknown = [n for n in names if n not in G_SIDE]
+  return f"names unknown networks {unknown}; choose among {', '.join(G_SIDE)}" if unknown else None
+
+
 @dataclasses.dataclass(frozen=True)
 class StylizerLoss:
   """The latents, loss terms and loss network of the stylizer's training (flat: every field is a flag)."""
@@ -109,12 +124,20 @@ class StylizerLoss:
   vgg_dtype: str = cfglib.setting("float32", "Compute dtype of the loss network.",
                                   choices=tuple(se.VGG_DTYPES))
   bank_stddev: float = cfglib.setting(1.0, "Std of the style bank's initial latents.", gt=0)
+  freeze: tuple[str, ...] = cfglib.setting(
+      (), "Networks of the generator side that are not updated (g, bank, encoder), e.g. g,bank to "
+      "train the encoder in a second phase on a trained generator.", check=_known_networks)
 
   def check(self):
     if self.adv_weight > 0 and self.d_steps == 0:
       raise cfglib.invalid("d_steps", self.d_steps, "must be >= 1 when adv_weight > 0")
     if self.content_weight > 0 and not self.content_layers:
       raise cfglib.invalid("content_layers", self.content_layers, "is empty but content_weight > 0")
+    present = {"g"} | ({"bank"} if self.latent_source != "encoder" else set()) | (
+        {"encoder"} if self.latent_source != "bank" else set())
+    if not present - set(self.freeze):
+      raise cfglib.invalid("freeze", ",".join(self.freeze), "leaves nothing of the generator side "
+                           "to train")
 
   @property
   def vgg_layers(self) -> tuple[str, ...]:
@@ -267,6 +290,25 @@ def make_stylizer_eval(config: StylizerTrainConfig, weights: vgg.VGGWeights) -> 
   return jax.jit(evaluate)
 
 
+def _batch_styles(config: StylizerTrainConfig, batch, content_shape, odd):
+  """(encoder-example mask [b], style crops, Grams) from the batch, or None (see the docstring)."""
+  if "style" not in batch:
+    return None
+  if config.latent_source == "bank":
+    raise cfglib.invalid("latent_source", config.latent_source, "must be 'encoder' or 'both' when "
+                         "the batch carries encoder-only styles (batch['style'])")
+  crops = batch["style"].astype(jnp.float32)
+  if crops.shape != content_shape:
+    raise DataError(f"batch['style'] has shape {crops.shape}; it must match the content crops "
+                    f"{content_shape}")
+  wanted = {t for t, _ in config.style_layers}
+  if set(batch.get("style_grams", {})) != wanted:
+    raise DataError(f"batch['style_grams'] must hold the style layers {sorted(wanted)}, got "
+                    f"{sorted(batch.get('style_grams', {}))}")
+  enc = odd if config.latent_source == "both" else jnp.ones_like(odd)
+  return enc, crops, {k: v.astype(jnp.float32) for k, v in batch["style_grams"].items()}
+
+
 def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, style_images: jax.Array,
                        g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, *,
                        grams: dict[str, jax.Array] | None = None,
@@ -322,9 +364,16 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
     odd = local_slice(jnp.arange(gb) % 2 == 1, b, axis_name)
     cfeats = {k: v.astype(jnp.float32) for k, v in _features(config, weights, content, content_taps).items()}
     targets = {k: v[idx] for k, v in grams.items()}
-    g_side = {k: state.params[k] for k in G_SIDE if k in state.params}
+    from_batch = _batch_styles(config, batch, content.shape, odd)
+    if from_batch is not None:
+      enc, batch_real, batch_grams = from_batch
+      real = jnp.where(enc[:, None, None, None], batch_real, real)
+      targets = {k: jnp.where(enc[:, None, None], batch_grams[k], v) for k, v in targets.items()}
+    g_side = {k: state.params[k] for k in G_SIDE if k in state.params and k not in config.freeze}
+    frozen = {k: state.params[k] for k in config.freeze if k in state.params}
 
     def forward(p):
+      p = {**frozen, **p}
       if config.latent_source == "encoder":
         lat = se.apply_style_encoder(config.encoder, p["encoder"], weights, real)
       else:
@@ -345,6 +394,8 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
 
     for j in range(config.d_steps):
       real_j = real if j == 0 else style_crops(j)
+      if j > 0 and from_batch is not None:
+        real_j = jnp.where(from_batch[0][:, None, None, None], from_batch[1], real_j)
 
       def d_loss_fn(dp):
         logits = disc.apply({"params": dp}, jnp.concatenate([real_j, fake]),

@@ -20,6 +20,9 @@ from conftest import run_experiment
 from jaxstyle import images, inference
 
 STYLES = ("hokusai_great_wave.jpg", "picabia_udnie.jpg")
+# Encoder-only styles: the first one is held out (the unseen style), the other two train the encoder.
+PAINTINGS = ("arkhip-kuindzhi_moonlit-night-on-the-dnieper.jpg", "ivan-aivazovsky_moonlit-path.jpg",
+             "ivan-aivazovsky_the-ninth-wave.jpg")
 
 
 def tiny_config(shared_data, vgg_path, **changes):
@@ -27,6 +30,8 @@ def tiny_config(shared_data, vgg_path, **changes):
       content_dir=os.path.join(shared_data, "photos", "bsds500", "train"),
       eval_dir=os.path.join(shared_data, "photos", "bsds500", "val"),
       styles=tuple(os.path.join(shared_data, "styles", s) for s in STYLES),
+      encoder_styles=tuple(os.path.join(shared_data, "paintings", p) for p in PAINTINGS),
+      encoder_holdout=1,
       crop_size=32, style_size=40, batch_size=4, eval_photos=2, eval_size=32, vgg_weights=vgg_path,
       latent_dim=8, widths=(8, 16), stem_kernel=3, residual_blocks=1, encoder_hidden=(16,),
       encoder_taps=("relu1_1", "relu2_1"), d_widths=(8, 16), d_feature_dim=16, d_steps=1,
@@ -48,6 +53,8 @@ def test_run_directory(trained):
   assert summary["step"] == 4 and summary["resumed_from"] == 0
   record = json.load(open(os.path.join(workdir, "config.json")))
   assert record["styles"] == ["hokusai_great_wave", "picabia_udnie"]
+  assert [os.path.basename(p) for p in record["unseen_style_files"]] == list(PAINTINGS[:1])
+  assert [os.path.basename(p) for p in record["encoder_style_files"]] == list(PAINTINGS[1:])
   assert record["model"]["generator"]["widths"] == [8, 16]
   assert len(record["vgg_weights"]["sha256"]) == 64
   rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -57,6 +64,7 @@ def test_run_directory(trained):
   ev = [r for r in rows if "eval_style_bank" in r][-1]
   for source in ("bank", "encoder"):
     assert ev[f"eval_style_{source}/picabia_udnie"] > 0 and ev[f"eval_content_{source}"] > 0
+  assert np.isfinite(ev["eval_style_unseen"]) and ev["eval_style_unseen"] > 0
   grid = images.load_image(os.path.join(workdir, "samples", "step_00004.png"))
   assert grid.shape[:2] == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # styles row + 2 photos; photo + 2 styles
 
@@ -69,10 +77,15 @@ def test_load_stylizer_is_pure_and_encodes(trained):
   z = model.bank_latent("picabia_udnie")
   a, b = np.asarray(model(model.params, x, z)), np.asarray(model(model.params, x, z))
   assert a.shape == x.shape and np.array_equal(a, b)
-  lat = np.asarray(model.encode_style(model.params, x))
+  style = np.random.default_rng(1).random((2, 32, 41, 3)).astype(np.float32)
+  lat = np.asarray(model.encode_style(model.params, style))
   assert lat.shape == (2, 8) and np.all(np.isfinite(lat))
   with pytest.raises(inference.run.StyleNameError, match="bank styles: hokusai_great_wave"):
     model.bank_latent("udnie")
+  with pytest.raises(inference.run.StylizerInputError, match="need H, W >= 32"):
+    model.encode_style(model.params, x)  # 21 pixels high: too small a style image
+  with pytest.raises(inference.run.StylizerInputError, match="latents of size 8"):
+    model(model.params, x, np.zeros((2, 16), np.float32))
 
 
 def test_stylize_cli_with_checkpoint(trained, shared_data, tmp_path):
@@ -110,6 +123,23 @@ def test_stylize_cli_bad_input(trained, shared_data, tmp_path, args, words):
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert proc.stderr.strip().splitlines()[-1].startswith("error:") and words in proc.stderr
   assert "Traceback" not in proc.stderr and not out.exists()
+
+
+@pytest.mark.slow
+def test_stylize_cli_tiny_images(trained, shared_data, tmp_path):
+  """An 8x8 style or content image: one error line naming the file and its size, exit 2, no output."""
+  workdir, _ = trained
+  tiny = tmp_path / "tiny.png"
+  images.save_image(tiny, np.full((8, 8, 3), 0.5, np.float32))
+  photo = os.path.join(shared_data, "content", "skimage_coffee.png")
+  for content, style in ((photo, tiny), (tiny, "picabia_udnie")):
+    out = tmp_path / "o.png"
+    proc = run_experiment("stylize.py", "--checkpoint", workdir, "--content", content, "--style", style,
+                          "--out", out, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "Traceback" not in proc.stderr, proc.stderr
+    assert "tiny.png: is only 8x8 pixels" in proc.stderr and not out.exists()
 
 
 @pytest.mark.slow
@@ -165,6 +195,7 @@ def trained_longer(tmp_path_factory, shared_data, vgg_partial_path):
   from jaxstyle import data, train
   cfg = tiny_config(shared_data, vgg_partial_path, crop_size=48, style_size=64, widths=(8, 16, 32),
                     stem_kernel=5, residual_blocks=2, d_steps=0, adv_weight=0.0, latent_source="bank",
+                    encoder_styles=(),
                     identity_weight=1e6, identity_examples=2, num_steps=300, learning_rate=2e-3,
                     eval_dir="", sample_every=0, eval_every=0, checkpoint_every=0, log_every=50)
   workdir = str(tmp_path_factory.mktemp("stylizer_longer"))

@@ -228,3 +228,69 @@ def test_settings_and_inputs_are_checked(vgg_partial, styles, content):
     jax.eval_shape(small, state, {"content": content})
   no_d = dataclasses.replace(CFG, d_steps=0, adv_weight=0.0, latent_source="encoder")
   assert ts.init_stylizer_state(no_d, 0, ADAM, ADAM, 2).params.keys() == {"g", "encoder"}
+
+
+def _batch_styles(weights, cfg, style, b):
+  """A batch's encoder-only styles: ``style`` [CROP, CROP, 3] for all ``b`` examples, with its Grams."""
+  grams = ts.style_grams(cfg, weights, style[None])
+  return {"style": np.broadcast_to(style, (b,) + style.shape).copy(),
+          "style_grams": {k: np.broadcast_to(v, (b,) + v.shape[1:]).copy() for k, v in grams.items()}}
+
+
+@pytest.fixture(scope="module")
+def painting(shared_data):
+  path = os.path.join(shared_data, "paintings", "ivan-aivazovsky_the-ninth-wave.jpg")
+  return folders.load_styles([path], CROP, square=True)[1][0]
+
+
+def test_batch_styles_replace_the_closed_over_styles_of_encoder_examples(vgg_partial, styles, content,
+                                                                         painting):
+  """Encoder latents, 2 D updates: a batch carrying painting P == the step closing over P alone.
+
+  With P as the only closed-over style, at the crop size, every crop the step draws is all of P, so
+  both paths give the encoder, the losses and the D the same images and targets.
+  """
+  cfg = dataclasses.replace(CFG, latent_source="encoder", d_steps=2)
+  state = ts.init_stylizer_state(cfg, 2, ADAM, ADAM, 1)
+  state = state.replace(params={**state.params, "g": _perturb_stylemods(state.params["g"], 2)})
+  ref, ref_m = jax.jit(ts.make_stylizer_step(cfg, vgg_partial, painting[None], ADAM, ADAM,
+                                             axis_name=None))(state, {"content": content})
+  got, got_m = jax.jit(ts.make_stylizer_step(cfg, vgg_partial, styles, ADAM, ADAM, axis_name=None))(
+      state, {"content": content, **_batch_styles(vgg_partial, cfg, painting, 2)})
+  for k, v in ref_m.items():
+    np.testing.assert_allclose(float(got_m[k]), float(v), rtol=2e-5, atol=1e-7, err_msg=k)
+  assert _max_diff(ref.params, got.params) <= 1e-6
+  # and the batch's style matters: the closed-over styles alone give other losses
+  _, other_m = jax.jit(ts.make_stylizer_step(cfg, vgg_partial, styles[:, :CROP, :CROP], ADAM, ADAM,
+                                             axis_name=None))(state, {"content": content})
+  assert abs(float(other_m["style"]) - float(ref_m["style"])) > 1e-3 * float(ref_m["style"])
+
+
+def test_batch_styles_are_checked(vgg_partial, styles, content, painting):
+  state = ts.init_stylizer_state(CFG_BANK, 0, ADAM, ADAM, 2)
+  batch = {"content": content, **_batch_styles(vgg_partial, CFG, painting, 2)}
+  bank_step = ts.make_stylizer_step(CFG_BANK, vgg_partial, styles, ADAM, ADAM, axis_name=None)
+  with pytest.raises(ConfigError, match="latent_source"):
+    jax.eval_shape(bank_step, state, batch)
+  step = ts.make_stylizer_step(CFG, vgg_partial, styles, ADAM, ADAM, axis_name=None)
+  state = ts.init_stylizer_state(CFG, 0, ADAM, ADAM, 2)
+  with pytest.raises(DataError, match="must match the content crops"):
+    jax.eval_shape(step, state, {**batch, "style": batch["style"][:, :16]})
+  with pytest.raises(DataError, match="style layers"):
+    jax.eval_shape(step, state, {**batch, "style_grams": {"relu1_1": batch["style_grams"]["relu1_1"]}})
+
+
+def test_frozen_networks_stay_bit_identical_while_the_rest_learns(vgg_partial, styles, content):
+  cfg = dataclasses.replace(CFG, freeze=("g", "bank"), d_steps=0, adv_weight=0.0)
+  state = ts.init_stylizer_state(cfg, 4, ADAM, ADAM, 2)
+  state = state.replace(params={**state.params, "g": _perturb_stylemods(state.params["g"], 4)})
+  new, m = jax.jit(ts.make_stylizer_step(cfg, vgg_partial, styles, ADAM, ADAM, axis_name=None))(
+      state, {"content": content})
+  assert _bytes(new.params["g"]) == _bytes(state.params["g"])
+  assert _bytes(new.params["bank"]) == _bytes(state.params["bank"])
+  assert _max_diff(new.params["encoder"], state.params["encoder"]) > 1e-4  # Adam: about lr
+  assert np.isfinite(float(m["g_loss"]))
+  with pytest.raises(ConfigError, match="leaves nothing"):
+    ts.init_stylizer_state(dataclasses.replace(cfg, freeze=("g", "bank", "encoder")), 0, ADAM, ADAM, 2)
+  with pytest.raises(ConfigError, match="unknown networks"):
+    ts.init_stylizer_state(dataclasses.replace(cfg, freeze=("d",)), 0, ADAM, ADAM, 2)
