@@ -111,6 +111,14 @@ def _initial_state(config: Config, model, g_tx, d_tx, names):
   return state.replace(params={**state.params, **{k: source.params[k] for k in take}})
 
 
+def _pool_weights(bank_share: float, num_bank: int, num_extra: int):
+  """Per-style draw weights: ``bank_share`` spread over the bank styles, the rest over the others."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  return np.concatenate([np.full(num_bank, bank_share / num_bank),
+                         np.full(num_extra, (1.0 - bank_share) / num_extra)])
+
+
 def _batch(photos, style_batches, step: int) -> dict:
   batch = {"content": photos.batch(step)}
   if style_batches is not None:
@@ -165,8 +173,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     style_batches = data.StyleCrops(
         np.concatenate([styles, extra]),
         {k: np.concatenate([np.asarray(v), np.asarray(extra_grams[k])]) for k, v in grams.items()},
-        config.crop_size, config.batch_size, config.seed, process_index=jax.process_index(),
-        process_count=jax.process_count())
+        config.crop_size, config.batch_size, config.seed,
+        weights=_pool_weights(config.encoder_bank_share, len(styles), len(extra)),
+        process_index=jax.process_index(), process_count=jax.process_count())
     del extra
   unseen = unseen_grams = None
   if unseen_files:

@@ -10,7 +10,8 @@ Contract:
 * ``batch(step)`` returns this process's share of global batch ``step``:
   ``{"style": float32 [b, crop, crop, 3], "style_grams": {layer: [b, C, C]}}``
   with ``b = global_batch_size / process_count``: for every example of the
-  global batch one style, uniform over the N, and a crop at a uniform offset.
+  global batch one style, uniform over the N (or drawn with ``weights``, one
+  per style, normalised), and a crop at a uniform offset.
 * Determinism: the global draw is a function of ``(seed, step)`` only
   (``np.random.default_rng([seed, step, 2])``; ``PhotoCrops`` uses stream 1),
   and process ``process_index`` gets the contiguous slice ``process_index``,
@@ -35,7 +36,8 @@ class StyleCrops:
   """Seeded crops of a style set with their Grams (see the module docstring)."""
 
   def __init__(self, images: np.ndarray, grams: Mapping[str, np.ndarray], crop_size: int,
-               global_batch_size: int, seed: int, *, process_index: int = 0, process_count: int = 1):
+               global_batch_size: int, seed: int, *, weights=None, process_index: int = 0,
+               process_count: int = 1):
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
       raise DataError(f"style images must be stacked squares [N, S, S, 3], got shape {images.shape}; "
@@ -51,6 +53,14 @@ class StyleCrops:
     if global_batch_size <= 0 or global_batch_size % process_count:
       raise ConfigError(f"batch size {global_batch_size} does not split over {process_count} "
                         "processes")
+    if weights is not None:
+      weights = np.asarray(weights, np.float64)
+      if (weights.shape != (n,) or not np.all(np.isfinite(weights)) or weights.min() < 0
+          or not weights.sum() > 0):
+        raise ConfigError(f"style weights must be {n} finite non-negative numbers, not all 0")
+      self._cdf = np.cumsum(weights / weights.sum())
+    else:
+      self._cdf = None
     self._images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
     self._grams = {k: np.asarray(v, np.float32) for k, v in grams.items()}
     self.num_styles, self.side, self.crop_size = n, side, int(crop_size)
@@ -61,7 +71,11 @@ class StyleCrops:
   def global_draws(self, step: int) -> tuple[np.ndarray, np.ndarray]:
     """(style index [B], [top, left] [B, 2]) of every example of global batch ``step``."""
     u = np.random.default_rng([self.seed, step, 2]).random((self.global_batch_size, 3))
-    idx = np.minimum(np.floor(u[:, 0] * self.num_styles).astype(np.int64), self.num_styles - 1)
+    if self._cdf is None:
+      idx = np.floor(u[:, 0] * self.num_styles).astype(np.int64)
+    else:
+      idx = np.searchsorted(self._cdf, u[:, 0], side="right")
+    idx = np.minimum(idx, self.num_styles - 1)
     offsets = np.floor(u[:, 1:] * (self.side - self.crop_size + 1)).astype(np.int64)
     return idx, offsets
 

@@ -59,3 +59,12 @@ def test_bad_inputs_are_refused():
     StyleCrops(images, {"relu1_1": grams["relu1_1"][:4]}, C, 8, 0)
   with pytest.raises(ConfigError, match="does not split over 3 processes"):
     StyleCrops(images, grams, C, 8, 0, process_count=3)
+
+
+def test_weights_set_the_share_of_each_style():
+  images, grams, _ = _pool()
+  pool = StyleCrops(images, grams, C, 8, seed=3, weights=[2, 2, 0, 0, 0])
+  idx = np.concatenate([pool.global_draws(s)[0] for s in range(200)])
+  assert set(idx.tolist()) == {0, 1} and 700 < np.sum(idx == 0) < 900  # 1600 draws, half each
+  with pytest.raises(ConfigError, match="5 finite non-negative"):
+    StyleCrops(images, grams, C, 8, 0, weights=[1, -1, 0, 0, 0])

@@ -242,3 +242,24 @@ def test_strength_zero_gives_the_photo_back(trained_longer):
   model, names, _, rmse_to_photo = trained_longer
   for name in names:
     assert rmse_to_photo(se.with_strength(model.bank_latent(name), 0.0)) < 0.05, name
+
+
+@pytest.mark.slow
+def test_second_phase_trains_the_encoder_on_a_frozen_generator(trained, tmp_path, shared_data,
+                                                               vgg_partial_path):
+  """--init_from the tiny run, --freeze=g, encoder latents only: g stays bit-identical, the encoder learns."""
+  workdir, _ = trained
+  cfg = tiny_config(shared_data, vgg_partial_path, init_from=workdir, freeze=("g",),
+                    latent_source="encoder", d_steps=0, adv_weight=0.0, identity_weight=0.0,
+                    eval_dir="", sample_every=0, eval_every=0)
+  second = str(tmp_path / "phase2")
+  train_stylizer.train_and_evaluate(cfg, second)
+  first, after = inference.load_stylizer(workdir), inference.load_stylizer(second)
+  import jax
+  assert jax.tree.all(jax.tree.map(np.array_equal, first.params["g"], after.params["g"]))
+  assert not np.array_equal(first.params["encoder"]["out"]["kernel"],
+                            after.params["encoder"]["out"]["kernel"])
+  bad = dataclasses.replace(cfg, widths=(8, 32))
+  from jaxstyle.errors import CheckpointError
+  with pytest.raises(CheckpointError, match="is not this run's"):
+    train_stylizer.train_and_evaluate(bad, str(tmp_path / "other"))
