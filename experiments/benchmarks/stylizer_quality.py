@@ -67,6 +67,11 @@ class Options:
   strength_figure: str = cfglib.setting(
       "", "Also write a strip PNG here: the first --figure_photos photo, then the network at strength "
       "0, 1/4, 1/2, 3/4, 1 of the first --figure_styles style.")
+  compare: str = cfglib.setting("", "Another run directory (e.g. the same recipe with the "
+                                "discriminator on) for --compare_figure.")
+  compare_figure: str = cfglib.setting(
+      "", "Also write a panel PNG here: per --figure_photos x --figure_styles pair, photo | this run | "
+      "the --compare run, both with their bank latents.")
   figure_styles: tuple[str, ...] = cfglib.setting(
       ("vangogh_starry_night", "hokusai_great_wave"), "Bank styles of the panel.")
 
@@ -187,6 +192,16 @@ def run(options: Options) -> dict:
     z = model.bank_latent(options.figure_styles[0])[None]
     strip = [photo] + [timed_network(photo, se.with_strength(z, t))[0] for t in (0, .25, .5, .75, 1)]
     images.save_image(options.strength_figure, images.side_by_side(strip, height=options.size))
+
+  if options.compare_figure:
+    other = inference.load_stylizer(options.compare)
+    panel_rows = []
+    for p in options.figure_photos:
+      photo = images.center_crop(images.load_image(p, options.size, side="shorter"), options.size)
+      for name in options.figure_styles:
+        outs = [np.asarray(m(m.params, photo[None], m.bank_latent(name)[None]))[0] for m in (model, other)]
+        panel_rows.append(images.side_by_side([photo] + outs, height=options.size))
+    images.save_image(options.compare_figure, np.concatenate(panel_rows, axis=0))
 
   bank = [r for r in rows if r["kind"] == "bank"]
   unseen_rows = [r for r in rows if r["kind"] == "unseen"]
