@@ -102,7 +102,7 @@ def _initial_state(config: Config, model, g_tx, d_tx, names):
   if "encoder" in state.params and "encoder" in source.params and (
       source.config.encoder == model.encoder):
     take.add("encoder")
-  missing = set(model.freeze) & set(state.params) - take
+  missing = (set(model.freeze) & set(state.params)) - take
   if missing:
     raise CheckpointError(f"--freeze={','.join(model.freeze)}: --init_from={config.init_from} has no "
                           f"matching {', '.join(sorted(missing))} to freeze (other styles or "

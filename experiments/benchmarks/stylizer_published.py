@@ -174,18 +174,19 @@ def run(options: Options) -> dict:
     ours = inference.stylize_image(model.config.generator, model.params["g"], small, latent)
     ours = ours if ours.shape == photo.shape else np.clip(images.resize(ours, (h, w)), 0, 1)
     cfeats = scorer.feats(photo)
+    outputs = {"jaxstyle": scorer.feats(ours), "published": scorer.feats(published)}
     row = {"result": result, "content": content_path, "style": style, "latent": source,
            "size": [h, w]}
     for scale, side in (("train_scale", style_size), ("output_scale", min(h, w))):
       target = scorer.grams(scorer.feats(images.load_image(style_path, side, side="shorter")))
-      for name, x in (("jaxstyle", ours), ("published", published)):
-        d = scorer.style(scorer.feats(x), target)
+      for name, feats in outputs.items():
+        d = scorer.style(feats, target)
         row[f"{name}_style_{scale}"] = d["total"]
         row[f"{name}_style_{scale}_per_layer"] = {k: v for k, v in d.items() if k != "total"}
       row[f"style_{scale}_over_published"] = (row[f"jaxstyle_style_{scale}"]
                                               / row[f"published_style_{scale}"])
-    for name, x in (("jaxstyle", ours), ("published", published)):
-      row[f"{name}_content"] = scorer.content(scorer.feats(x), cfeats)
+    for name, feats in outputs.items():
+      row[f"{name}_content"] = scorer.content(feats, cfeats)
     row["content_over_published"] = row["jaxstyle_content"] / row["published_content"]
     rows.append(row)
     print(json.dumps({k: v for k, v in row.items() if not k.endswith("per_layer")}), flush=True)

@@ -58,8 +58,9 @@ class Config(StylizerLoss, common.RunSettings):
       check=_nonempty, resume=True)
   encoder_styles: tuple[str, ...] = cfglib.setting(
       (), "Extra styles that only the style encoder sees in training (files, folders or CSVs, e.g. "
-      f"{SHARED}/paintings/paintings.csv): the encoder examples draw uniformly over the bank "
-      "styles and these; empty: the bank styles only. Needs --latent_source encoder or both.",
+      f"{SHARED}/paintings/paintings.csv): the encoder examples draw among the bank styles and "
+      "these (--encoder_bank_share); empty: the bank styles only. Needs --latent_source encoder "
+      "or both.",
       resume=True)
   encoder_bank_share: float = cfglib.setting(
       0.5, "With --encoder_styles: the share of encoder examples that draw a bank style (the rest "
@@ -167,8 +168,9 @@ def optimizers(config: Config) -> tuple[optax.GradientTransformation, optax.Grad
 
 
 # The shipped recipes (BUILD_NOTES.md, "Stylization network", has the measurements behind them).
-_QUICK = dict(encoder_styles=(f"{SHARED}/paintings/paintings.csv",), crop_size=96, widths=(16, 32, 64), tv_weight=1e5, identity_weight=1e6,
-              identity_examples=2, d_steps=0, lr_decay_begin=700, lr_decay_end=1100, num_steps=1100)
+_QUICK = dict(encoder_styles=(f"{SHARED}/paintings/paintings.csv",), crop_size=96,
+              widths=(16, 32, 64), tv_weight=1e5, identity_weight=1e6, identity_examples=2,
+              d_steps=0, lr_decay_begin=700, lr_decay_end=1100, num_steps=1100)
 _FULL = dict(_QUICK, styles=(f"{SHARED}/styles",), crop_size=128, lr_decay_begin=4000,
              lr_decay_end=6000, num_steps=6000, checkpoint_every=500, sample_every=500,
              eval_every=500)

@@ -14,5 +14,5 @@ from jaxstyle.inference.export import export_stylizer, load_exported
 from jaxstyle.inference.run import MIN_CONTENT_SIDE, MIN_STYLE_SIDE, LoadedStylizer, load_stylizer
 from jaxstyle.inference.tiling import image_statistics, memory_estimate, stylize_image
 
-__all__ = ["MIN_CONTENT_SIDE", "MIN_STYLE_SIDE", "LoadedStylizer", "export_stylizer", "image_statistics", "load_exported", "load_stylizer",
-           "memory_estimate", "stylize_image"]
+__all__ = ["MIN_CONTENT_SIDE", "MIN_STYLE_SIDE", "LoadedStylizer", "export_stylizer",
+           "image_statistics", "load_exported", "load_stylizer", "memory_estimate", "stylize_image"]

@@ -20,9 +20,10 @@ Contract (networks: ``jaxstyle.nets.stylizer``, ``style_encoder``, ``patchgan``)
   and the D's real patch; each further D update draws fresh crops).
 * Latents: ``"bank"``: the bank row of the example's style; ``"encoder"``: the
   encoder applied to the style crop; ``"both"``: bank for even, encoder for odd
-  global example indices. Networks named in ``freeze`` are constants of the
-  step (no gradient, no update; e.g. a trained generator while the encoder
-  learns in a second phase).
+  global example indices. The D sees the latent through ``stop_gradient``:
+  latents learn only through the generator's output. Networks named in
+  ``freeze`` are constants of the step (no gradient, no update; e.g. a trained
+  generator while the encoder learns in a second phase).
 * Encoder-only styles (e.g. hundreds of paintings, too many to close over):
   when the batch also carries ``batch["style"]`` (float32 ``[b, H, W, 3]``,
   crops of the crop size) and ``batch["style_grams"]`` (``{style layer:
@@ -30,8 +31,7 @@ Contract (networks: ``jaxstyle.nets.stylizer``, ``style_encoder``, ``patchgan``)
   both), every encoder example takes its style crop (the encoder's input and
   the D's real patch) and its target Grams from the batch instead; bank
   examples are unchanged. Needs ``latent_source`` ``"encoder"`` or
-  ``"both"``. The D sees the latent through ``stop_gradient``:
-  latents learn only through the generator's output.
+  ``"both"``.
 * Generator loss, batch mean of per-example terms (the units of
   ``jaxstyle.optimize.objective``, so the numbers compare with Gatys runs):
   ``content = Σ_l w_l · mean(½ (F_l(X) − F_l(C))²)``;
@@ -133,11 +133,15 @@ class StylizerLoss:
       raise cfglib.invalid("d_steps", self.d_steps, "must be >= 1 when adv_weight > 0")
     if self.content_weight > 0 and not self.content_layers:
       raise cfglib.invalid("content_layers", self.content_layers, "is empty but content_weight > 0")
-    present = {"g"} | ({"bank"} if self.latent_source != "encoder" else set()) | (
-        {"encoder"} if self.latent_source != "bank" else set())
-    if not present - set(self.freeze):
+    if not set(self.generator_side) - set(self.freeze):
       raise cfglib.invalid("freeze", ",".join(self.freeze), "leaves nothing of the generator side "
                            "to train")
+
+  @property
+  def generator_side(self) -> tuple[str, ...]:
+    """The networks ``g_tx`` trains for this latent source (in ``G_SIDE`` order)."""
+    return tuple(k for k in G_SIDE if not (k == "bank" and self.latent_source == "encoder")
+                 and not (k == "encoder" and self.latent_source == "bank"))
 
   @property
   def vgg_layers(self) -> tuple[str, ...]:
@@ -167,11 +171,7 @@ class StylizerTrainConfig(StylizerLoss):
   @property
   def networks(self) -> tuple[str, ...]:
     """Keys of ``TrainState.params`` for this config."""
-    keys = ["g"]
-    if self.latent_source != "encoder":
-      keys.append("bank")
-    if self.latent_source != "bank":
-      keys.append("encoder")
+    keys = list(self.generator_side)
     if self.d_steps > 0:
       keys.append("d")
     return tuple(keys)
@@ -395,7 +395,7 @@ def make_stylizer_step(config: StylizerTrainConfig, weights: vgg.VGGWeights, sty
     for j in range(config.d_steps):
       real_j = real if j == 0 else style_crops(j)
       if j > 0 and from_batch is not None:
-        real_j = jnp.where(from_batch[0][:, None, None, None], from_batch[1], real_j)
+        real_j = jnp.where(enc[:, None, None, None], batch_real, real_j)
 
       def d_loss_fn(dp):
         logits = disc.apply({"params": dp}, jnp.concatenate([real_j, fake]),
