@@ -11,6 +11,8 @@
   python experiments/stylize.py --checkpoint runs/stylizer_quick --content PHOTO_or_DIR \
       --style hokusai_great_wave --out O.png [--strength 0.7] [--mix A:0.6,B:0.4] [--preserve_color luminance]
   python experiments/stylize.py export --checkpoint runs/stylizer_quick --out stylizer.jaxexport
+  # with a personal profile (experiments/personalize.py), alone or blended:
+  python experiments/stylize.py --content PHOTO --profile me.style:0.7 --style vangogh_starry_night:0.3 --out O.png
 
 The optimisation flags are the fields of ``jaxstyle.optimize.StylizeConfig``
 (``--lr`` is its ``learning_rate``). Writes the run directory (--workdir;
@@ -61,6 +63,8 @@ def main(argv):
     raise cli.UsageError("--content is required (the photo to stylise)")
   if not FLAGS.out:
     raise cli.UsageError("--out is required (output .png or .jpg)")
+  if FLAGS.profile and not FLAGS.checkpoint:
+    FLAGS.checkpoint = stylize_network.profile_checkpoint()
   if FLAGS.checkpoint:
     stylize_network.main()
     return

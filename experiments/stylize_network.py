@@ -7,8 +7,15 @@ Flags (defined by ``define_flags``; the shared ones — ``--content``,
 * ``--style`` NAME (a bank style: its file stem, e.g. ``hokusai_great_wave``)
   or an image file (through the style encoder); several ``--style`` with
   ``--style_weights``, or ``--mix NAME_or_IMAGE:W,...``, blend the latents.
+* ``--profile FILE.style[:W]`` (repeatable; ``personalize.py`` writes them)
+  adds a personal style to the blend; ``--style NAME_or_IMAGE:W`` then gives
+  the other parts their weights (``--profile me.style:0.7 --style
+  vangogh_starry_night:0.3``). A profile made for another checkpoint is
+  refused. Without ``--checkpoint``, the profile's own recorded checkpoint is
+  used.
 * ``--strength t`` scales the (blended) latent: 0 gives the content
-  reconstruction, 1 the style.
+  reconstruction, 1 the style. Not given and only profiles blended: their
+  stored default strengths (weighted mean).
 * ``--preserve_color luminance`` keeps the photo's chroma (YIQ) under the
   output's luminance; ``histogram`` matches the output's colour statistics to
   the photo's.
@@ -45,6 +52,40 @@ def define_flags() -> None:
                        "than this are stylized in tiles (bounded memory).")
   flags.DEFINE_integer("style_size", 256, "With --checkpoint: style images given as files are "
                        "resized (shorter side) to this before the style encoder.")
+  flags.DEFINE_multi_string("profile", None, "A personal .style profile (personalize.py), "
+                            "optionally FILE.style:WEIGHT; repeat to blend, and combine with "
+                            "--style NAME_or_IMAGE:WEIGHT. Implies --checkpoint = the profile's "
+                            "own stylizer when --checkpoint is not given.")
+
+
+def _weighted(text: str) -> tuple[str, float] | None:
+  """``X:W`` -> (X, W) when W is a number >= 0, else None."""
+  head, sep, tail = text.rpartition(":")
+  if not sep or not head:
+    return None
+  try:
+    w = float(tail)
+  except ValueError:
+    return None
+  return (head, w) if w >= 0 else None
+
+
+def _profiles() -> list[tuple[str, float]]:
+  from jaxstyle.personalize import profile as prof  # pylint: disable=g-import-not-at-top
+
+  return [prof.parse_profile_arg(p) for p in FLAGS.profile or []]
+
+
+def profile_checkpoint() -> str | None:
+  """The checkpoint recorded in the first --profile (for stylize.py without --checkpoint)."""
+  from jaxstyle.personalize import profile as prof  # pylint: disable=g-import-not-at-top
+
+  path = _profiles()[0][0]
+  recorded = ((prof.load_profile(path).provenance.get("checkpoint") or {}).get("path"))
+  if not recorded or not os.path.isdir(recorded):
+    raise cli.UsageError(f"--profile {path} does not name a stylizer run on this machine "
+                         f"({recorded or 'none recorded'}); pass --checkpoint RUN")
+  return recorded
 
 
 def _style_items() -> list[tuple[str, float]]:
@@ -68,19 +109,35 @@ def _style_items() -> list[tuple[str, float]]:
     if sum(w for _, w in items) <= 0:
       raise cli.UsageError("--mix weights are all zero; give at least one positive weight")
     return items
+  if FLAGS.profile:
+    items = []
+    for text in FLAGS.style or []:
+      items.append(_weighted(text) or (text, 1.0))
+    return items
   paths = gatys_common.style_paths()
   weights = gatys_common.parse_style_weights(len(paths)) or [1.0] * len(paths)
   return list(zip(paths, weights))
 
 
 def _latent(model, items, size: int):
-  """The blended latent [D] of the (name or image, weight) items."""
+  """(the blended latent [D] of the items and the --profile entries, the profiles' default strength)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import profile as prof  # pylint: disable=g-import-not-at-top
 
-  latents = []
+  latents, weights, strengths = [], [], []
+  for path, w in _profiles():
+    p = prof.load_profile(path)
+    prof.check_profile_for(p, latent_dim=model.latent_dim, fingerprint=model.fingerprint, path=path)
+    latents.append(p.latent)
+    weights.append(w)
+    strengths.append(p.strength)
+  if weights and sum(weights) + sum(w for _, w in items) <= 0:
+    raise cli.UsageError("the --profile/--style weights are all zero; give one a positive weight")
+  default = (float(np.dot(strengths, weights) / sum(weights))
+             if strengths and not items and sum(weights) > 0 else None)
   for name, _ in items:
     if name in model.style_names:
       latents.append(model.bank_latent(name))
@@ -89,7 +146,8 @@ def _latent(model, items, size: int):
       latents.append(np.asarray(model.encode_style(model.params, im[None]))[0])
     else:
       model.bank_latent(name)  # raises the unknown-style error listing the bank names
-  return np.asarray(se.mix_latents(np.stack(latents), [w for _, w in items]))
+  weights += [w for _, w in items]
+  return np.asarray(se.mix_latents(np.stack(latents), weights)), default
 
 
 def _postprocess(out, content, mode: str):
@@ -140,7 +198,10 @@ def main() -> None:
 
   model = inference.load_stylizer(FLAGS.checkpoint, step=FLAGS.checkpoint_step,
                                   vgg_weights=FLAGS.vgg_weights)
-  latent = se.with_strength(_latent(model, items, FLAGS.style_size), FLAGS.strength)
+  latent, default_strength = _latent(model, items, FLAGS.style_size)
+  strength = (default_strength if default_strength is not None and not FLAGS["strength"].present
+              else FLAGS.strength)
+  latent = se.with_strength(latent, strength)
   size = FLAGS.size if FLAGS["size"].present else None
   failed = []
   bar = tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) == 1)

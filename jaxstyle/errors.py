@@ -58,3 +58,7 @@ class StyleNameError(JaxstyleError, KeyError):
 
   def __str__(self) -> str:  # KeyError would quote the message
     return str(self.args[0]) if self.args else ""
+
+
+class ProfileError(JaxstyleError):
+  """A .style profile is missing, malformed, of a newer format, or made for another stylizer."""

@@ -65,3 +65,18 @@ def run_experiment(script, *args, env=None, timeout=600, check=True):
     raise AssertionError(f"{script} failed ({proc.returncode}):\nSTDOUT:\n{proc.stdout[-3000:]}\n"
                          f"STDERR:\n{proc.stderr[-3000:]}")
   return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_stylizer_run(tmp_path_factory, shared_data, vgg_partial_path):
+  """A tiny trained stylizer run (bank of 2 styles + the style encoder), trained once per session.
+
+  For the users of a run (personalization); the trainer's own tests train theirs.
+  """
+  import train_stylizer
+  from stylizer_testlib import tiny_config
+  workdir = str(tmp_path_factory.mktemp("tiny_stylizer"))
+  train_stylizer.train_and_evaluate(
+      tiny_config(shared_data, vgg_partial_path, d_steps=0, adv_weight=0.0, sample_every=0,
+                  eval_every=0), workdir)
+  return workdir

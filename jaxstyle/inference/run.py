@@ -16,7 +16,8 @@ Contract:
   pure, jitted style encoder (``[B, H, W, 3] -> [B, D]``; it closes over the
   VGG weights, loaded lazily on first use from ``vgg_weights``, else the
   path recorded in the run, else the default resolution). ``bank_latent(name)``
-  returns a bank style's latent.
+  returns a bank style's latent. ``fingerprint`` is ``params_fingerprint`` of
+  its parameters (what a ``.style`` profile records to name its stylizer).
 * Input checks (``StylizerInputError``, before anything runs): a latent whose
   last axis is not ``latent_dim``; style images with a side below
   ``MIN_STYLE_SIDE`` pixels (their VGG statistics at relu3_x would come from
@@ -31,6 +32,7 @@ Contract:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -70,6 +72,21 @@ def _read_run_config(run_dir: str) -> dict:
 
 def _shapes(tree: Any) -> Any:
   return jax.tree.map(lambda x: tuple(np.shape(x)), tree)
+
+
+def params_fingerprint(params: Any) -> str:
+  """Hex SHA-256 of a parameter pytree: every leaf's path, dtype, shape and bytes, in path order.
+
+  Two parameter sets share a fingerprint only if they are bit-identical (as
+  NumPy arrays), whatever checkpoint directory they were read from.
+  """
+  h = hashlib.sha256()
+  leaves = jax.tree_util.tree_leaves_with_path(params)
+  for path, leaf in sorted(leaves, key=lambda kv: jax.tree_util.keystr(kv[0])):
+    a = np.ascontiguousarray(np.asarray(leaf))
+    h.update(f"{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.tobytes())
+  return h.hexdigest()
 
 
 def _restore_params(run_dir: str, step: int | None, template: dict) -> tuple[dict, int]:
@@ -120,10 +137,18 @@ class LoadedStylizer:
     self._weights = None
     self._apply = jax.jit(lambda p, x, z: st.apply_stylizer(config.generator, p["g"], x, z))
     self._encode = None
+    self._fingerprint = None
 
   @property
   def latent_dim(self) -> int:
     return self.config.generator.latent_dim
+
+  @property
+  def fingerprint(self) -> str:
+    """``params_fingerprint(self.params)`` (computed once)."""
+    if self._fingerprint is None:
+      self._fingerprint = params_fingerprint(self.params)
+    return self._fingerprint
 
   def __call__(self, params: dict, images: jax.Array, latent: jax.Array) -> jax.Array:
     if np.shape(latent)[-1:] != (self.latent_dim,):

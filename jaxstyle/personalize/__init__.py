@@ -1,0 +1,1 @@
+"""Personalization: style spaces, preference models, profiles, and learning a user's style."""
