@@ -80,8 +80,11 @@ def _split_encoder_styles(config: Config, bank_names) -> tuple[list[str], list[s
   return files[:config.encoder_holdout], files[config.encoder_holdout:]
 
 
-def _initial_state(config: Config, model, g_tx, d_tx, names):
-  """The fresh state of a run, its networks taken from ``--init_from`` where that run has them."""
+def _initial_state(config: Config, model, g_tx, d_tx, names, moments=None):
+  """The fresh state of a run, its networks taken from ``--init_from`` where that run has them.
+
+  ``moments``: the encoder's input (mean, std) for a ``standardize`` encoder.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -90,6 +93,11 @@ def _initial_state(config: Config, model, g_tx, d_tx, names):
 
   state = jax.tree.map(np.asarray, train.init_stylizer_state(model, config.seed, g_tx, d_tx,
                                                              len(names)))
+  if moments is not None:
+    from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+
+    encoder = jax.tree.map(np.asarray, se.with_input_moments(state.params["encoder"], *moments))
+    state = state.replace(params={**state.params, "encoder": encoder})
   if not config.init_from:
     return state
   source = inference.load_stylizer(config.init_from)
@@ -167,8 +175,12 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   grams = train.style_grams(model, weights, styles)
   unseen_files, extra_files = _split_encoder_styles(config, names)
   style_batches = None
+  standardize = "encoder" in model.networks and model.encoder.standardize
+  moments = se.input_moments(model.encoder, weights, styles) if standardize else None
   if extra_files:
     _, extra = data.load_styles(extra_files, config.style_size, square=True)
+    if standardize:  # the encoder's input moments over every style it trains on
+      moments = se.input_moments(model.encoder, weights, np.concatenate([styles, extra]))
     extra_grams = train.style_grams(model, weights, extra)
     style_batches = data.StyleCrops(
         np.concatenate([styles, extra]),
@@ -257,7 +269,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
 
   _, start = train.fit(
       runner=runner, step_fn=step_fn,
-      init_state=lambda: _initial_state(config, model, g_tx, d_tx, names),
+      init_state=lambda: _initial_state(config, model, g_tx, d_tx, names, moments),
       batches=lambda step: _batch(photos, style_batches, step), num_steps=config.num_steps,
       checkpointer=ckpt, run_dir=run, log_every=config.log_every, hooks=tuple(hooks),
       on_step_end=training.kill_switch(config, ckpt), progress=config.progress, desc="stylizer",

@@ -24,7 +24,8 @@ def tiny_config(shared_data, vgg_path, **changes):
       encoder_holdout=1,
       crop_size=32, style_size=40, batch_size=4, eval_photos=2, eval_size=32, vgg_weights=vgg_path,
       latent_dim=8, widths=(8, 16), stem_kernel=3, residual_blocks=1, encoder_hidden=(16,),
-      encoder_taps=("relu1_1", "relu2_1"), d_widths=(8, 16), d_feature_dim=16, d_steps=1,
+      encoder_taps=("relu1_1", "relu2_1"), encoder_standardize=True, d_widths=(8, 16),
+      d_feature_dim=16, d_steps=1,
       adv_weight=0.01, identity_examples=1, num_steps=4, checkpoint_every=2, log_every=2,
       sample_every=4, eval_every=4, progress=False)
   base.update(changes)

@@ -96,6 +96,7 @@ class Config(StylizerLoss, common.RunSettings):
   dtype: str = cfglib.like(st.StylizerConfig, "dtype")
   encoder_taps: tuple[str, ...] = cfglib.like(se.StyleEncoderConfig, "taps")
   encoder_hidden: tuple[int, ...] = cfglib.like(se.StyleEncoderConfig, "hidden")
+  encoder_standardize: bool = cfglib.like(se.StyleEncoderConfig, "standardize")
   d_widths: tuple[int, ...] = cfglib.like(patchgan.PatchGANConfig, "widths")
   d_feature_dim: int = cfglib.like(patchgan.PatchGANConfig, "feature_dim")
   d_norm: str = cfglib.like(patchgan.PatchGANConfig, "norm")
@@ -154,7 +155,8 @@ def model_config(config: Config) -> StylizerTrainConfig:
                                   residual_blocks=config.residual_blocks, upsample=config.upsample,
                                   output=config.output, dtype=config.dtype),
       encoder=se.StyleEncoderConfig(latent_dim=d, taps=config.encoder_taps,
-                                    hidden=config.encoder_hidden, vgg_dtype=config.vgg_dtype),
+                                    hidden=config.encoder_hidden, vgg_dtype=config.vgg_dtype,
+                                    standardize=config.encoder_standardize),
       discriminator=patchgan.PatchGANConfig(latent_dim=d, widths=config.d_widths,
                                             feature_dim=config.d_feature_dim, norm=config.d_norm,
                                             spectral_norm=config.d_spectral_norm)))
@@ -168,7 +170,8 @@ def optimizers(config: Config) -> tuple[optax.GradientTransformation, optax.Grad
 
 
 # The shipped recipes (BUILD_NOTES.md, "Stylization network", has the measurements behind them).
-_QUICK = dict(encoder_styles=(f"{SHARED}/paintings/paintings.csv",), crop_size=96,
+_QUICK = dict(encoder_styles=(f"{SHARED}/paintings/paintings.csv",), encoder_standardize=True,
+              crop_size=96,
               widths=(16, 32, 64), tv_weight=1e5, identity_weight=1e6, identity_examples=2,
               d_steps=0, lr_decay_begin=700, lr_decay_end=1100, num_steps=1100)
 _FULL = dict(_QUICK, styles=(f"{SHARED}/styles",), crop_size=128, lr_decay_begin=4000,

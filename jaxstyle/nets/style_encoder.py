@@ -14,7 +14,14 @@ Contract:
 * ``StyleEncoder`` maps statistics to a latent ``[B, latent_dim]``:
   ``log1p`` of the (non-negative) statistics, which brings VGG magnitudes that
   differ by orders of magnitude between taps and weight conventions to O(1),
-  then an MLP (``hidden`` ReLU layers, a linear output). ``apply_style_encoder``
+  then (``standardize``) ``(h − μ) / σ`` with per-feature ``input_mean`` μ and
+  ``input_std`` σ, parameters fixed at initialisation from the training
+  styles (``input_moments`` + ``with_input_moments``; gradients stopped), then
+  an MLP (``hidden`` ReLU layers, a linear output). Without the
+  standardisation every image's log-statistics share a large common offset,
+  so each hidden unit sees nearly the same sign for every image: the quick
+  run's encoder kept 4 of its 256 hidden units alive and mapped all 193
+  paintings onto a 3-dimensional set of latents (BUILD_NOTES.md). ``apply_style_encoder``
   runs VGG and the encoder from images (Ghiasi et al. 2017, with VGG
   statistics in place of an Inception embedding).
 * ``StyleBank``: a learned ``[num_styles, latent_dim]`` table, one latent per
@@ -65,6 +72,10 @@ class StyleEncoderConfig:
                                            resume=True)
   vgg_dtype: str = cfglib.setting("float32", "Compute dtype of the VGG features.",
                                   choices=tuple(VGG_DTYPES))
+  standardize: bool = cfglib.setting(
+      False, "Standardise the log-statistics per feature with moments fixed at initialisation "
+      "from the training styles (keeps the hidden ReLUs alive; false: the first runs' encoder).",
+      resume=True)
 
 
 def stats_dim(taps: Sequence[str]) -> int:
@@ -101,6 +112,10 @@ class StyleEncoder(nn.Module):
       raise ValueError(f"style statistics have shape {stats.shape}, expected [batch, {want}] "
                        f"for taps {','.join(cfg.taps)}")
     h = jnp.log1p(jnp.maximum(stats.astype(jnp.float32), 0.0))
+    if cfg.standardize:
+      mean = self.param("input_mean", nn.initializers.zeros, (want,), jnp.float32)
+      std = self.param("input_std", nn.initializers.ones, (want,), jnp.float32)
+      h = (h - jax.lax.stop_gradient(mean)) / jax.lax.stop_gradient(std)
     for i, width in enumerate(cfg.hidden):
       h = nn.relu(nn.Dense(width, name=f"hidden{i}")(h))
     return nn.Dense(cfg.latent_dim, name="out")(h)
@@ -111,6 +126,27 @@ def init_style_encoder(config: StyleEncoderConfig, key: jax.Array) -> dict:
   cfglib.validate(config)
   stats = jnp.zeros((1, stats_dim(config.taps)))
   return jitted_init(StyleEncoder(config))(key, stats)["params"]
+
+
+def input_moments(config: StyleEncoderConfig, weights: vgg.VGGWeights,
+                  images: Sequence[jax.Array], *, min_std: float = 1e-3) -> tuple[jax.Array, jax.Array]:
+  """Per-feature mean and std (floored at ``min_std``) of the log-statistics of ``images``.
+
+  ``images``: [H, W, 3] arrays (sizes may differ), e.g. a run's training styles.
+  """
+  taps = tuple(config.taps)
+  fn = jax.jit(lambda x: jnp.log1p(jnp.maximum(style_statistics(
+      weights, x[None], taps, dtype=VGG_DTYPES[config.vgg_dtype]), 0.0))[0])
+  h = jnp.stack([fn(jnp.asarray(im, jnp.float32)) for im in images])
+  return jnp.mean(h, axis=0), jnp.maximum(jnp.std(h, axis=0), min_std)
+
+
+def with_input_moments(params: dict, mean: jax.Array, std: jax.Array) -> dict:
+  """Encoder ``params`` with ``input_mean``/``input_std`` replaced (a ``standardize`` encoder's)."""
+  if "input_mean" not in params:
+    raise ValueError("these encoder parameters have no input_mean: the config has standardize=False")
+  return {**params, "input_mean": jnp.asarray(mean, jnp.float32),
+          "input_std": jnp.asarray(std, jnp.float32)}
 
 
 def apply_style_encoder(config: StyleEncoderConfig, params: dict, weights: vgg.VGGWeights,

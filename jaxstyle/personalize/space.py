@@ -13,7 +13,13 @@ Contract:
   ``encoder_style_files``, ``unseen_style_files``), those that exist here.
 * ``build_space(model, paths, dims, size)``: encodes the collection and fits
   ``profile.fit_style_space`` (PCA, whitened coordinates: the collection has
-  unit variance along each axis, the origin is its mean style).
+  unit variance along each axis, the origin is its mean style) with
+  ``min(dims, effective_rank(latents))`` dimensions: a trained encoder may
+  map a whole collection onto fewer directions than asked for (the quick
+  run's: 3 of 64, BUILD_NOTES.md), and whitening a direction with no spread
+  would blow noise up.
+* ``effective_rank(latents)``: the number of principal directions whose
+  singular value is at least ``RANK_TOL`` times the largest.
 * Errors: fewer than ``dims + 1`` readable images (``ConfigError``, naming
   the count and the fix).
 """
@@ -30,6 +36,15 @@ import numpy as np
 from jaxstyle import images as imlib
 from jaxstyle.errors import ConfigError
 from jaxstyle.personalize.profile import StyleSpace, fit_style_space
+
+RANK_TOL = 1e-2
+
+
+def effective_rank(latents: np.ndarray) -> int:
+  """Principal directions of ``latents`` [n, D] with singular value >= RANK_TOL × the largest."""
+  x = np.asarray(latents, np.float64)
+  s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
+  return int(np.sum(s >= RANK_TOL * s[0])) if s.size and s[0] > 0 else 0
 
 
 def encode_files(model, paths: Sequence[str], size: int,
@@ -74,4 +89,9 @@ def build_space(model, paths: Sequence[str], dims: int, size: int = 256,
     raise ConfigError(f"a {dims}-dimensional style space needs at least {dims + 1} readable style "
                       f"images, got {latents.shape[0]}; pass more with --space_styles or lower "
                       "--space_dims")
-  return fit_style_space(latents, dims, source=source or f"{latents.shape[0]} style images")
+  rank = effective_rank(latents)
+  if rank < 1:
+    raise ConfigError(f"the style encoder maps all {latents.shape[0]} style images to one latent; "
+                      "pass different --space_styles")
+  return fit_style_space(latents, min(dims, rank),
+                         source=source or f"{latents.shape[0]} style images")

@@ -334,6 +334,36 @@ def test_style_encoder_separates_paintings_and_ignores_image_size(vgg_partial, p
   assert float(jnp.linalg.norm(smaller - z_wave)) < 0.5 * between
 
 
+def test_standardized_encoder_inputs_and_live_units(vgg_partial, paintings):
+  """Moments match NumPy; they get no gradient; the hidden units see both signs across paintings."""
+  ims = list(paintings.values())
+  cfg = se.StyleEncoderConfig(latent_dim=8, hidden=(64,), standardize=True)
+  mean, std = se.input_moments(cfg, vgg_partial, ims)
+  h = np.stack([np.log1p(np.maximum(np.asarray(se.style_statistics(vgg_partial, im[None], cfg.taps))[0],
+                                    0)) for im in ims]).astype(np.float64)
+  np.testing.assert_allclose(mean, h.mean(0), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(std, np.maximum(h.std(0), 1e-3), rtol=1e-4, atol=1e-5)
+  params = se.with_input_moments(se.init_style_encoder(cfg, jax.random.key(0)), mean, std)
+  stats = jnp.stack([se.style_statistics(vgg_partial, im[None], cfg.taps)[0] for im in ims])
+  grads = jax.grad(lambda p: jnp.sum(se.StyleEncoder(cfg).apply({"params": p}, stats) ** 2))(params)
+  assert not np.any(grads["input_mean"]) and not np.any(grads["input_std"])
+  assert np.any(grads["hidden0"]["kernel"])
+
+  def mixed_sign_units(c, p, x):
+    z = jnp.log1p(jnp.maximum(x, 0))
+    if c.standardize:
+      z = (z - p["input_mean"]) / p["input_std"]
+    pre = np.asarray(z @ p["hidden0"]["kernel"] + p["hidden0"]["bias"])
+    return int(np.sum((pre > 0).any(0) & (pre < 0).any(0)))
+
+  plain = se.StyleEncoderConfig(latent_dim=8, hidden=(64,))
+  raw = mixed_sign_units(plain, se.init_style_encoder(plain, jax.random.key(0)), stats)
+  standardized = mixed_sign_units(cfg, params, stats)
+  assert standardized >= 48 and standardized > 2 * raw, (standardized, raw)
+  with pytest.raises(ValueError, match="standardize"):
+    se.with_input_moments(se.init_style_encoder(plain, jax.random.key(0)), mean, std)
+
+
 @pytest.mark.slow  # full random VGG-19 (about 8 s)
 def test_style_encoder_accepts_deep_taps_with_full_weights():
   weights = vgg.random_weights(jax.random.key(0))
