@@ -16,7 +16,8 @@ from typing import Any
 from benchmarks import results
 from benchmarks.registry import Benchmark, register, registered  # noqa: F401
 
-MODULES = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality", "stylizer_published")
+MODULES = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality", "stylizer_published",
+           "personalize")
 
 
 def load_all() -> dict[str, Benchmark]:

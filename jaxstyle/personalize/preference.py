@@ -83,11 +83,11 @@ THOMPSON_JITTER = 1e-4  # δ / signal² added to the pool covariance before its 
 class PreferenceConfig:
   """GP prior, Laplace fit and acquisition of the preference model (module docstring)."""
   lengthscale: float = cfglib.setting(
-      1.5, "RBF lengthscale of the utility, in whitened style-space units.", gt=0,
-      check=cfglib.finite)
+      2.5, "RBF lengthscale of the utility, in whitened style-space units (chosen on simulated "
+      "users with training paintings as targets: BUILD_NOTES.md).", gt=0, check=cfglib.finite)
   signal: float = cfglib.setting(
-      2.0, "Prior std of the utility, in Luce logit units (2 = a pick is clearly, not "
-      "certainly, predictable).", gt=0, check=cfglib.finite)
+      8.0, "Prior std of the utility, in Luce logit units (large: a person's picks are mostly "
+      "consistent, so utilities may differ by many logits).", gt=0, check=cfglib.finite)
   jitter: float = cfglib.setting(1e-5, "Added to the diagonal of the training kernel matrix.",
                                  ge=0, check=cfglib.finite)
   newton_steps: int = cfglib.setting(30, "Newton steps of the Laplace mode search.", gt=0)

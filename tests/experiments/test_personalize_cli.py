@@ -49,6 +49,7 @@ def test_from_images_writes_a_profile_and_reports_fit(tiny_stylizer_run, liked_d
   np.testing.assert_allclose(p.coords, p.space.to_coords(p.latent), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # three subprocess sessions (the model-free replay test runs by default)
 def test_from_choices_replay_saves_every_round_and_continues(tiny_stylizer_run, shared_data,
                                                               tmp_path):
   photo = os.path.join(shared_data, "content", "skimage_chelsea.png")

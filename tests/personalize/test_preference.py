@@ -248,7 +248,7 @@ def test_propose_is_seeded_distinct_and_jit_compatible(acquisition):
 
 
 def test_ei_picks_follow_greedy_ei_with_believer_updates():
-  cfg = pref.PreferenceConfig(pool_size=128)
+  cfg = pref.PreferenceConfig(pool_size=128, lengthscale=1.5, signal=2.0)  # the scales it was written for
   points, chosen, mask = random_history(13, r=6, k=4, d=2)
   post = fit(cfg, points, chosen, mask)
   inc = jnp.asarray(points[2, chosen[2]])
@@ -332,7 +332,9 @@ def run_session(session_fns, d, seed, rounds=15, k=4):
 
 @pytest.mark.parametrize("d,seeds,bound", [(2, (0, 1, 2, 3), 0.35), (8, (0, 1, 2), 0.8)])
 def test_recovers_a_synthetic_users_favourite(d, seeds, bound):
-  fns = pref.make_session_fns(pref.PreferenceConfig(pool_size=256))
+  # A near target (‖y*‖ = 1) suits a shorter lengthscale than the shipped one (fitted to painting
+  # styles, BUILD_NOTES.md); the mechanism is what is tested here.
+  fns = pref.make_session_fns(pref.PreferenceConfig(pool_size=256, lengthscale=1.5, signal=2.0))
   found, random_search = np.array([run_session(fns, d, s) for s in seeds]).T
   assert (found <= bound).all(), found  # start distance is 1
   assert found.mean() < random_search.mean(), (found, random_search)
