@@ -16,7 +16,8 @@ The index file is one .npz (no pickles) holding descriptors, relative paths,
 SHA-256 content hashes, sizes, mtimes and the descriptor config as JSON; while
 building, progress is kept in `<out>.partial` so an interrupted run resumes.
 `query --profile FILE.style` (query by a personal style profile) is reserved:
-it fails with a clear error until personalization exists.
+it fails with a clear error until indexes can be built with the style
+encoder's descriptor (profiles themselves exist: experiments/personalize.py).
 
 User errors print one line `error: ...` and exit with status 2.
 """
@@ -92,7 +93,8 @@ def _define_query_flags():
   flags.mark_flag_as_required("index")
   flags.DEFINE_string("image", None, "The query image.")
   flags.DEFINE_string("profile", None, "A personal .style profile instead of --image. Not "
-                      "available yet (needs personalization); gives a clear error.")
+                      "available yet (needs the style encoder's index descriptor); gives a clear "
+                      "error.")
   flags.DEFINE_integer("k", 10, "Number of results.", lower_bound=1)
   flags.DEFINE_string("html", None, "Write a static HTML contact sheet here (relative links to "
                       "the query and library images).")

@@ -135,7 +135,7 @@ def fit_latent(model, photos: np.ndarray, target: dict, start: np.ndarray, steps
   photos = jnp.asarray(photos, jnp.float32)
 
   @jax.jit
-  def step(z, opt_state):
+  def step(z, opt_state, photos, target):  # photos and target are arguments, not folded constants
     value, grad = jax.value_and_grad(loss)(z, photos, target)
     updates, opt_state = opt.update(grad, opt_state, z)
     return optax.apply_updates(z, updates), opt_state, value
@@ -145,7 +145,7 @@ def fit_latent(model, photos: np.ndarray, target: dict, start: np.ndarray, steps
   history = []
   best, best_loss = z, np.inf
   for i in range(steps):
-    new_z, opt_state, value = step(z, opt_state)
+    new_z, opt_state, value = step(z, opt_state, photos, target)
     value = float(value)
     history.append(value)
     if value < best_loss:  # the loss of z (before this step's update)

@@ -22,7 +22,7 @@ batched):
    * ``stats``: per-channel mean and standard deviation (AdaIN statistics)
      ``[μ, σ]``, signed power, L2-normalised per layer;
    * ``encoder``: reserved for the style encoder's latent; a config with this
-     kind raises ``DescriptorError`` until that model exists.
+     kind raises ``DescriptorError`` until retrieval is wired to it.
 
    Layers are weighted (``layer_weights``, default equal), concatenated over
    layers and scales, and L2-normalised: the *base descriptor*, float32
@@ -57,9 +57,8 @@ DESCRIPTOR_KINDS = ("gram", "stats", "encoder")
 
 def _kind_available(kind: str) -> str | None:
   if kind == "encoder":
-    return ("not available yet: the style encoder's latent needs the trained style encoder of "
-            "the stylization network, which does not exist in this build; use --descriptor gram "
-            "or --descriptor stats")
+    return ("not available yet: the stylization network's style encoder exists, but its latent "
+            "is not built into retrieval yet; use --descriptor gram or --descriptor stats")
   return None
 
 

@@ -54,11 +54,14 @@ def query_index(index: StyleIndex, weights: vgg.VGGWeights, image_paths: Sequenc
 
 
 def query_profile(index: StyleIndex, profile_path: str, k: int = 10):
-  """Query by a personal ``.style`` profile: reserved, not available yet.
+  """Query by a personal ``.style`` profile: not available yet.
 
-  Personalization (which will write style profiles) is not part of this
-  build, so this always raises ``RetrievalError``.
+  Profiles exist (``experiments/personalize.py``), but an index must be built
+  with the style encoder's descriptor (``--descriptor encoder``, not built
+  yet) for a profile's latent to be comparable, so this always raises
+  ``RetrievalError``.
   """
   raise RetrievalError(
-      f"{profile_path}: querying by a {PROFILE_SUFFIX} profile is not available yet: "
-      "personalization does not exist in this build yet; query with --image")
+      f"{profile_path}: querying by a {PROFILE_SUFFIX} profile is not available yet: it needs an "
+      "index built with the style encoder's descriptor, which this build does not have; query "
+      "with --image (for example an image stylized with the profile)")

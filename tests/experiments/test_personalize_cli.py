@@ -45,7 +45,8 @@ def test_from_images_writes_a_profile_and_reports_fit(tiny_stylizer_run, liked_d
   assert p.provenance["method"] == "from_images:fit"
   assert sorted(os.path.basename(r["file"]) for r in p.provenance["liked"]) == sorted(LIKED)
   assert all(len(r["sha256"]) == 64 for r in p.provenance["liked"])
-  assert p.space is not None and p.space.dim == 3 and p.latent.shape == (model.latent_dim,)
+  # 3 asked; the tiny encoder's 5 collection latents may span fewer directions (space.effective_rank)
+  assert p.space is not None and 1 <= p.space.dim <= 3 and p.latent.shape == (model.latent_dim,)
   np.testing.assert_allclose(p.coords, p.space.to_coords(p.latent), rtol=1e-5, atol=1e-5)
 
 
