@@ -241,14 +241,18 @@ def from_images_main(argv):
 
 
 def _start(model):
-  """(space, start coords [d], profile to extend or None, replayed rounds)."""
+  """(space, start coords [d], profile to extend or None, replayed rounds, started_from).
+
+  ``started_from``: a ``--start`` profile that is not continued (another --k or --seed, or not a
+  from-choices profile), kept whole in the new profile's provenance so nothing of it is lost.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from jaxstyle.personalize import profile as prof  # pylint: disable=g-import-not-at-top
 
   if not FLAGS.start:
     space = _space(model)
-    return space, np.zeros((space.basis.shape[1],), np.float32), None, []
+    return space, np.zeros((space.basis.shape[1],), np.float32), None, [], None
   start = prof.load_profile(FLAGS.start)
   prof.check_profile_for(start, latent_dim=model.latent_dim, fingerprint=model.fingerprint,
                          path=FLAGS.start)
@@ -256,9 +260,10 @@ def _start(model):
   session = start.provenance.get("session") or {}
   rounds = start.provenance.get("rounds") or []
   if rounds and session.get("k") == FLAGS.k and session.get("seed") == FLAGS.seed:
-    return space, np.asarray(session["start"], np.float32), start, rounds
+    return space, np.asarray(session["start"], np.float32), start, rounds, None
   coords = start.coords if start.coords is not None else space.to_coords(start.latent)
-  return space, np.asarray(coords, np.float32), None, []
+  started_from = {"file": os.path.abspath(FLAGS.start), "provenance": start.provenance}
+  return space, np.asarray(coords, np.float32), None, [], started_from
 
 
 def _frontend(sheet_dir: str, reference):
@@ -291,7 +296,7 @@ def from_choices_main(argv):
 
   photo = images.load_image(FLAGS.photo, FLAGS.size, min_side=inference.MIN_CONTENT_SIDE)
   model = _load_model()
-  space, start, previous, rounds = _start(model)
+  space, start, previous, rounds, started_from = _start(model)
   capacity = len(rounds) + FLAGS.rounds
   session = choices.Session.from_history(pconfig, start, rounds, k=FLAGS.k, capacity=capacity,
                                          key=jax.random.key(FLAGS.seed))
@@ -300,7 +305,7 @@ def from_choices_main(argv):
                                     "sha256": fileio.file_sha256(FLAGS.photo)},
       session={"k": FLAGS.k, "seed": FLAGS.seed, "start": start.tolist(),
                "preference": cfglib.to_dict(pconfig)},
-      rounds=[]))
+      rounds=[], **({"started_from": started_from} if started_from else {})))
   state = {"profile": prof.StyleProfile(latent=space.to_latent(session.estimate), coords=session.estimate,
                                         space=space, strength=FLAGS.strength, provenance=provenance)}
 
