@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "checkpoint", "data", "errors", "images", "losses", "metrics", "optimize", "parallel",
-    "retrieval", "rundir", "train", "vgg", "nets",
+    "retrieval", "rundir", "train", "vgg", "nets", "inference", "personalize",
 )
 
 # name -> (submodule, attribute)
@@ -49,6 +49,9 @@ _EXPORTS = {
     "topk_search": ("retrieval", "topk_search"),
     "build_index": ("retrieval", "build_index"),
     "load_index": ("retrieval", "load_index"),
+    "load_stylizer": ("inference", "load_stylizer"),
+    "load_profile": ("personalize.profile", "load_profile"),
+    "save_profile": ("personalize.profile", "save_profile"),
 }
 
 __all__ = sorted(set(_SUBMODULES) | set(_EXPORTS))
