@@ -67,7 +67,7 @@ def _weighted(text: str) -> tuple[str, float] | None:
     w = float(tail)
   except ValueError:
     return None
-  return (head, w) if w >= 0 else None
+  return (head, w) if w >= 0 else None  # NaN fails the test too
 
 
 def _profiles() -> list[tuple[str, float]]:
@@ -97,15 +97,11 @@ def _style_items() -> list[tuple[str, float]]:
       raise cli.UsageError("give either --mix or --style, not both")
     items = []
     for part in FLAGS.mix:
-      name, sep, w = part.rpartition(":")
-      try:
-        weight = float(w)
-      except ValueError:
-        weight = -1.0
-      if not sep or not name or not weight >= 0:
+      item = _weighted(part)
+      if item is None:
         raise cli.UsageError(f"--mix entry {part!r}: write STYLE:WEIGHT with WEIGHT >= 0, e.g. "
                              "hokusai_great_wave:0.6,picabia_udnie:0.4")
-      items.append((name, weight))
+      items.append(item)
     if sum(w for _, w in items) <= 0:
       raise cli.UsageError("--mix weights are all zero; give at least one positive weight")
     return items
