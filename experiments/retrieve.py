@@ -2,8 +2,12 @@
 
   # Build or update an index (incremental, resumable; see jaxstyle/retrieval/build.py):
   python experiments/retrieve.py index --library DIR --out lib.idx [--descriptor default|gram|stats|naive]
+  # ... or with a trained stylizer's style encoder (the descriptor that personal profiles query):
+  python experiments/retrieve.py index --library DIR --out lib.idx --descriptor encoder --checkpoint RUN
   # Top-k most similar styles to an image (optionally a PNG contact sheet / HTML page):
   python experiments/retrieve.py query --index lib.idx --image Q.jpg [--k 10] [--sheet out.png] [--html out.html]
+  # Top-k images that match a personal style profile (an encoder index of the profile's stylizer):
+  python experiments/retrieve.py query --index lib.idx --profile me.style [--sheet out.png]
   # Leave-one-out P@1 / P@5 / mAP per descriptor on a labelled library:
   python experiments/retrieve.py eval --library DIR --labels labels.csv [--descriptors default,stats,naive]
 
@@ -15,9 +19,10 @@ overrides the preset's value.
 The index file is one .npz (no pickles) holding descriptors, relative paths,
 SHA-256 content hashes, sizes, mtimes and the descriptor config as JSON; while
 building, progress is kept in `<out>.partial` so an interrupted run resumes.
-`query --profile FILE.style` (query by a personal style profile) is reserved:
-it fails with a clear error until indexes can be built with the style
-encoder's descriptor (profiles themselves exist: experiments/personalize.py).
+`query --profile FILE.style` queries by a personal style profile
+(experiments/personalize.py): the profile's latent is compared with the
+library's style-encoder latents, so the index must be an `encoder` index of
+the profile's stylizer (checked by fingerprint).
 
 User errors print one line `error: ...` and exit with status 2.
 """
@@ -25,6 +30,7 @@ User errors print one line `error: ...` and exit with status 2.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import os
 import time
@@ -38,11 +44,13 @@ from tqdm import tqdm
 from jaxstyle import config as cfglib
 from jaxstyle import fileio
 from jaxstyle import images as images_lib
+from jaxstyle import inference
 from jaxstyle import retrieval
 from jaxstyle import vgg
 
-# Descriptor settings that get no override flag: the preset (--descriptor) chooses the kind.
-_NOT_FLAGS = ("kind",)
+# Descriptor settings that get no override flag: the preset (--descriptor) chooses the kind,
+# and the encoder's fingerprint comes from --checkpoint.
+_NOT_FLAGS = ("kind", "checkpoint_fingerprint")
 
 
 # ----------------------------------------------------------------------------
@@ -78,8 +86,9 @@ def _define_index_flags():
                       "sketch per layer, 96-d PCA whitening fitted on the library), gram, stats "
                       "(AdaIN per-channel mean/std of relu1_1..relu3_4), naive (raw "
                       "relu1_1/2_1/3_1 Grams at 256 px, the known baseline), encoder (the style "
-                      "encoder's latent: not available yet). The descriptor setting flags "
-                      "override single values of the preset.")
+                      "encoder latent of the stylizer --checkpoint: the descriptor that --profile "
+                      "queries). The descriptor setting flags override single values of the "
+                      "preset.")
   _define_descriptor_overrides()
   flags.DEFINE_boolean("rebuild", False, "Ignore an existing index at --out (even one built with "
                        "another descriptor config, or a corrupt one) and replace it.")
@@ -92,9 +101,11 @@ def _define_query_flags():
   flags.DEFINE_string("index", None, "Index file built by `retrieve.py index`.")
   flags.mark_flag_as_required("index")
   flags.DEFINE_string("image", None, "The query image.")
-  flags.DEFINE_string("profile", None, "A personal .style profile instead of --image. Not "
-                      "available yet (needs the style encoder's index descriptor); gives a clear "
-                      "error.")
+  flags.DEFINE_string("profile", None, "A personal .style profile (experiments/personalize.py) "
+                      "instead of --image; needs an index built with --descriptor encoder "
+                      "--checkpoint of the profile's stylizer.")
+  flags.DEFINE_string("checkpoint", None, "encoder indexes: where the index's stylizer run is now "
+                      "(default: the path recorded in the index; checked by fingerprint).")
   flags.DEFINE_integer("k", 10, "Number of results.", lower_bound=1)
   flags.DEFINE_string("html", None, "Write a static HTML contact sheet here (relative links to "
                       "the query and library images).")
@@ -115,11 +126,26 @@ def _define_eval_flags():
   _define_descriptor_overrides()
 
 
-def _descriptor_config(name: str) -> retrieval.DescriptorConfig:
-  """Preset ``name`` with the descriptor setting flags given on the command line applied."""
-  preset = retrieval.get_config(name)
+def _stylizer():
+  """The stylizer of ``--checkpoint`` (its VGG weights: ``--vgg_weights`` or the run's own)."""
+  if not FLAGS.checkpoint:
+    raise cli.UsageError("--descriptor encoder needs --checkpoint RUN (a train_stylizer.py run "
+                         "directory with a style encoder)")
+  return inference.load_stylizer(FLAGS.checkpoint, vgg_weights=FLAGS.vgg_weights)
+
+
+def _descriptor_config(name: str, model=None) -> retrieval.DescriptorConfig:
+  """Preset ``name`` with the descriptor setting flags given on the command line applied.
+
+  ``encoder`` is made from ``model`` (``retrieval.encoder_config``); for the
+  other presets ``--checkpoint`` is ignored.
+  """
+  if name == "encoder":
+    preset = retrieval.encoder_config(model)
+  else:
+    preset = retrieval.get_config(name)
   keep = {s.name: getattr(preset, s.name) for s in cfglib.settings(preset)
-          if not cli.flag_given(s.name)}
+          if not cli.flag_given(s.name) or s.name == "checkpoint"}
   return cli.config_from_flags(retrieval.DescriptorConfig, **keep)
 
 
@@ -132,8 +158,9 @@ def _index_main(argv):
   library, out = FLAGS.library, FLAGS.out
   if not os.path.isdir(library):
     raise cli.UsageError(f"--library {library}: not a folder")
-  config = _descriptor_config(FLAGS.descriptor)
-  weights = vgg.load_weights(FLAGS.vgg_weights)
+  model = _stylizer() if FLAGS.descriptor == "encoder" else None
+  config = _descriptor_config(FLAGS.descriptor, model)
+  weights = model.weights() if model is not None else vgg.load_weights(FLAGS.vgg_weights)
   bar = tqdm(total=0, unit="img", desc="index", dynamic_ncols=True)
 
   def progress(done, total):
@@ -146,7 +173,7 @@ def _index_main(argv):
     index, report = retrieval.build_index(library, out, weights, config,
                                           batch_size=FLAGS.batch_size,
                                           save_every=FLAGS.save_every, rebuild=FLAGS.rebuild,
-                                          progress=progress)
+                                          progress=progress, encoder=model)
   finally:
     bar.close()
   for path, message in report.failed:
@@ -170,6 +197,16 @@ def _thumb(path, size):
   return canvas
 
 
+def _query_thumb(image, profile, size):
+  """The query's tile: the image, or a profile's preview (``personalize.py`` writes one)."""
+  if image:
+    return _thumb(image, size)
+  preview = os.path.splitext(profile)[0] + "_preview.png"
+  if os.path.isfile(preview):
+    return _thumb(preview, size)
+  return np.full((size, size, 3), 0.5, np.float32)
+
+
 def _write_html(path, query, results):
   here = os.path.dirname(os.path.abspath(path))
 
@@ -191,26 +228,35 @@ vertical-align:top}} img{{max-width:200px;max-height:200px}}</style></head><body
   fileio.atomic_write_text(path, text)
 
 
+def _index_stylizer(index):
+  """An encoder index's stylizer: ``--checkpoint`` or the recorded run, checked by fingerprint."""
+  config = index.config
+  if FLAGS.checkpoint:
+    config = dataclasses.replace(config, checkpoint=FLAGS.checkpoint)
+  return retrieval.load_encoder(config, vgg_weights=FLAGS.vgg_weights)
+
+
 def _query_main(argv):
   del argv
   index_path = FLAGS.index
-  if FLAGS.profile:
-    if FLAGS.image:
-      raise cli.UsageError("pass either --image or --profile, not both")
-    index = retrieval.load_index(index_path)
-    retrieval.query_profile(index, FLAGS.profile, FLAGS.k)
-  image = FLAGS.image
-  if not image:
-    raise cli.UsageError("--image is required for `query` (or --profile; see --help)")
+  image, profile = FLAGS.image, FLAGS.profile
+  if image and profile:
+    raise cli.UsageError("pass either --image or --profile, not both")
+  if not image and not profile:
+    raise cli.UsageError("`query` needs --image Q.jpg or --profile me.style (see --help)")
   index = retrieval.load_index(index_path)
   if not index.complete:
     raise cli.UsageError(f"{index_path} is an incomplete (partial) index; finish it with "
                          "`retrieve.py index`")
   if not len(index):
     raise retrieval.RetrievalError(f"{index_path}: the index is empty")
-  weights = vgg.load_weights(FLAGS.vgg_weights)
-  scores, idx = retrieval.query_index(index, weights, [image], k=FLAGS.k,
-                                      batch_size=FLAGS.batch_size)
+  if profile:
+    scores, idx = retrieval.query_profile(index, profile, FLAGS.k)
+  else:
+    model = _index_stylizer(index) if index.config.kind == "encoder" else None
+    weights = model.weights() if model is not None else vgg.load_weights(FLAGS.vgg_weights)
+    scores, idx = retrieval.query_index(index, weights, [image], k=FLAGS.k,
+                                        batch_size=FLAGS.batch_size, encoder=model)
   root = index.library
   results = []
   for rank, (s, i) in enumerate(zip(scores[0], idx[0])):
@@ -218,10 +264,10 @@ def _query_main(argv):
     print(f"{rank + 1:3d}  {s:.4f}  {rel}")
     results.append((os.path.join(root, rel), rel, float(s)))
   if FLAGS.html:
-    _write_html(FLAGS.html, image, results)
+    _write_html(FLAGS.html, image or profile, results)
     print(f"wrote {FLAGS.html}")
   if FLAGS.sheet:
-    tiles = [_thumb(image, FLAGS.thumb)]
+    tiles = [_query_thumb(image, profile, FLAGS.thumb)]
     for p, rel, _ in results:
       try:
         tiles.append(_thumb(p, FLAGS.thumb))
@@ -255,10 +301,11 @@ def read_labels(path, library):
 
 def _eval_main(argv):
   del argv
-  configs = [_descriptor_config(name) for name in FLAGS.descriptors]
+  model = _stylizer() if "encoder" in FLAGS.descriptors else None
+  configs = [_descriptor_config(name, model) for name in FLAGS.descriptors]
   rows = read_labels(FLAGS.labels, FLAGS.library)
-  weights = vgg.load_weights(FLAGS.vgg_weights)
-  embedder = retrieval.Embedder(weights, configs, batch_size=FLAGS.batch_size)
+  weights = model.weights() if model is not None else vgg.load_weights(FLAGS.vgg_weights)
+  embedder = retrieval.Embedder(weights, configs, batch_size=FLAGS.batch_size, encoder=model)
   descs = [[] for _ in configs]
   labels, failed = [], []
   group = 16

@@ -78,13 +78,16 @@ def _profiles() -> list[tuple[str, float]]:
 
 def profile_checkpoint() -> str | None:
   """The checkpoint recorded in the first --profile (for stylize.py without --checkpoint)."""
+  from jaxstyle.personalize import exemplars  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import profile as prof  # pylint: disable=g-import-not-at-top
 
   path = _profiles()[0][0]
-  recorded = ((prof.load_profile(path).provenance.get("checkpoint") or {}).get("path"))
-  if not recorded or not os.path.isdir(recorded):
+  profile = prof.load_profile(path)
+  recorded = exemplars.recorded_checkpoint(profile)
+  if recorded is None:
+    named = (profile.provenance.get("checkpoint") or {}).get("path") or "none recorded"
     raise cli.UsageError(f"--profile {path} does not name a stylizer run on this machine "
-                         f"({recorded or 'none recorded'}); pass --checkpoint RUN")
+                         f"({named}); pass --checkpoint RUN")
   return recorded
 
 

@@ -50,23 +50,14 @@ def define_flags() -> None:
 
 def _eval_photos(config: Config):
   """The first ``eval_photos`` readable held-out photos, centre crops [N, eval_size, eval_size, 3]."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from jaxstyle import data, images  # pylint: disable=g-import-not-at-top
+  from jaxstyle import data  # pylint: disable=g-import-not-at-top
 
   if not config.eval_dir:
     return None
-  paths = data.list_images(config.eval_dir)
-  out = []
-  for p in paths:
-    try:
-      out.append(images.center_crop(images.load_image(p, config.eval_size, side="shorter"),
-                                     config.eval_size))
-    except images.ImageError as e:
-      print(f"warning: skipping held-out photo {p}: {e}", file=sys.stderr)
-    if len(out) == config.eval_photos:
-      break
-  return np.stack(out) if out else None
+  photos, skipped = data.center_crops(config.eval_dir, config.eval_photos, config.eval_size)
+  for p, message in skipped:
+    print(f"warning: skipping held-out photo {p}: {message}", file=sys.stderr)
+  return photos if len(photos) else None
 
 
 def _split_encoder_styles(config: Config, bank_names) -> tuple[list[str], list[str]]:

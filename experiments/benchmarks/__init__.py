@@ -17,7 +17,7 @@ from benchmarks import results
 from benchmarks.registry import Benchmark, register, registered  # noqa: F401
 
 MODULES = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality", "stylizer_published",
-           "personalize")
+           "personalize", "retrieval_quality")
 
 
 def load_all() -> dict[str, Benchmark]:

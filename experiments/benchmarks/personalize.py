@@ -126,13 +126,8 @@ def _liked(options, model, record):
   groups = [(a, p) for a, p in by_artist.items() if a and len(p) >= options.liked_min]
   groups = groups[:options.liked_collections]
 
-  def crops(folder, n):
-    paths = data.list_images(folder)[:n]
-    return np.stack([images.center_crop(images.load_image(p, options.size, side="shorter"),
-                                        options.size) for p in paths])
-
-  fit_photos = crops(run_cfg["content_dir"], options.liked_photos)
-  test_photos = crops(run_cfg["eval_dir"], options.liked_photos)
+  fit_photos, _ = data.center_crops(run_cfg["content_dir"], options.liked_photos, options.size)
+  test_photos, _ = data.center_crops(run_cfg["eval_dir"], options.liked_photos, options.size)
   cfg = fi.FromImagesConfig(steps=options.liked_steps, photo_size=options.size,
                             style_size=run_cfg["style_size"])
   out = []
@@ -170,7 +165,7 @@ def run(options: Options) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import data, images, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle import data, inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.errors import ConfigError  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import gram_match, simulate  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import space as space_lib  # pylint: disable=g-import-not-at-top
@@ -188,9 +183,8 @@ def run(options: Options) -> dict:
                                 options.space_dims, record["config"]["style_size"])
   space_s = time.perf_counter() - t0
   targets, _ = space_lib.encode_files(model, unseen, record["config"]["style_size"])
-  photo_paths = data.list_images(record["config"]["eval_dir"])[:options.photos]
-  photos = [images.center_crop(images.load_image(p, options.size, side="shorter"), options.size)
-            for p in photo_paths]
+  photos = list(data.center_crops(record["config"]["eval_dir"], options.photos, options.size)[0])
+  photo_paths = data.list_images(record["config"]["eval_dir"])[:len(photos)]
   grams_of = gram_match.OutputGrams(model)
   start = np.zeros((space.dim,), np.float32)
   pairs = [(i % len(targets), i % len(photos)) for i in range(options.pairs)]

@@ -105,9 +105,9 @@ def run(options: Options) -> dict:
   run_cfg = record["config"]
   cfg = model.config
   weights = model.weights()
-  paths = data.list_images(run_cfg["eval_dir"])[:options.photos]
-  photos = np.stack([images.center_crop(images.load_image(p, options.size, side="shorter"),
-                                        options.size) for p in paths])
+  photos, skipped = data.center_crops(run_cfg["eval_dir"], options.photos, options.size)
+  bad = {p for p, _ in skipped}
+  paths = [p for p in data.list_images(run_cfg["eval_dir"]) if p not in bad][:len(photos)]
   _, bank_styles = data.load_styles(record["style_files"], run_cfg["style_size"], square=True)
   scorer = train.make_scorer(cfg, weights)
   gatys_cfg = optimize.StylizeConfig(content_layers=cfg.content_layers, style_layers=cfg.style_layers,

@@ -5,6 +5,11 @@ Contract:
 * ``list_images(folder)``: the image files under ``folder`` (recursive, sorted,
   by extension; ``jaxstyle.images.iter_image_files``). A missing folder or one
   without image files raises ``DataError`` naming it.
+* ``center_crops(folder, n, size)``: the first ``n`` readable images of
+  ``folder`` (``list_images`` order), shorter side resized to ``size`` and
+  centre cropped: float32 ``[m, size, size, 3]``, ``m <= n``, plus the
+  ``(path, reason)`` of the unreadable files met on the way (skipped). The
+  fixed held-out photos of evaluations and benchmarks.
 * ``PhotoCrops``: decodes every photo once (``jaxstyle.images.load_image``,
   shorter side resized to ``resize_to``, default ``round(1.5 * crop_size)``)
   and keeps it in memory as uint8 (about ``resize_to² · aspect · 3`` bytes per
@@ -61,6 +66,21 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[str]:
     raise DataError(f"{folder}: no image files ({', '.join(e[1:] for e in imlib.IMAGE_EXTENSIONS)}) "
                     "in this folder; pass a folder of photos")
   return paths
+
+
+def center_crops(folder: str | os.PathLike, n: int, size: int
+                 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+  """The first ``n`` readable images of ``folder``, centre crops (see the module contract)."""
+  out, skipped = [], []
+  for p in list_images(folder):
+    if len(out) == n:
+      break
+    try:
+      out.append(imlib.center_crop(imlib.load_image(p, size, side="shorter"), size))
+    except imlib.ImageError as e:
+      skipped.append((p, str(e)))
+  crops = np.stack(out) if out else np.zeros((0, size, size, 3), np.float32)
+  return crops.astype(np.float32), skipped
 
 
 def _decode_all(paths: Sequence[str], size: int, side: str, max_pixels: int | None

@@ -28,6 +28,7 @@ from jaxstyle import images as images_lib
 from jaxstyle import vgg
 from jaxstyle.fileio import file_sha256
 from jaxstyle.retrieval.descriptors import DescriptorConfig, Embedder, descriptor_dim, get_config
+from jaxstyle.retrieval.encoder import load_encoder
 from jaxstyle.errors import RetrievalError
 from jaxstyle.retrieval.index import (StyleIndex, check_compatible, load_index, save_index,
                                       weights_fingerprint)
@@ -178,7 +179,7 @@ def _embed_group(embedder: Embedder, group: Sequence[_Todo], library: str,
 def build_index(library: str, out: str, weights: vgg.VGGWeights,
                 config: DescriptorConfig, *, batch_size: int = 8, group_size: int = 32,
                 save_every: int = 256, rebuild: bool = False,
-                progress: Callable[[int, int], None] | None = None
+                progress: Callable[[int, int], None] | None = None, encoder=None
                 ) -> tuple[StyleIndex, BuildReport]:
   """Builds or updates the index of every image under ``library`` (see the module docstring).
 
@@ -194,6 +195,8 @@ def build_index(library: str, out: str, weights: vgg.VGGWeights,
       another config or a corrupt one.
     progress: called as ``progress(done, total)`` before the first group and
       after each group.
+    encoder: the trained stylizer of an ``encoder`` config (default: loaded
+      from ``config.checkpoint``).
 
   Returns:
     ``(index, report)``; the index is also written to ``out``.
@@ -215,7 +218,9 @@ def build_index(library: str, out: str, weights: vgg.VGGWeights,
 
   vgg_record = {"fingerprint": fingerprint, "source": weights.source,
                 "preprocessing": weights.preprocessing}
-  embedder = Embedder(weights, config, batch_size=batch_size)
+  if config.kind == "encoder" and encoder is None:
+    encoder = load_encoder(config)
+  embedder = Embedder(weights, config, batch_size=batch_size, encoder=encoder)
   done, since_save = len(files) - len(todo), 0
   if progress:
     progress(done, len(files))

@@ -21,8 +21,11 @@ batched):
      sketch (``jaxstyle.retrieval.sketch``) and L2-normalised again;
    * ``stats``: per-channel mean and standard deviation (AdaIN statistics)
      ``[μ, σ]``, signed power, L2-normalised per layer;
-   * ``encoder``: reserved for the style encoder's latent; a config with this
-     kind raises ``DescriptorError`` until retrieval is wired to it.
+   * ``encoder``: a trained stylizer's style encoder (``checkpoint``) on the
+     per-channel mean and std of its taps (from the tile statistics), one
+     latent per scale, each L2-normalised (``jaxstyle.retrieval.encoder``;
+     configs come from ``encoder.encoder_config(model)``, and an ``Embedder``
+     needs the ``model``).
 
    Layers are weighted (``layer_weights``, default equal), concatenated over
    layers and scales, and L2-normalised: the *base descriptor*, float32
@@ -55,13 +58,6 @@ DESCRIPTOR_KINDS = ("gram", "stats", "encoder")
 # Descriptor configuration.
 
 
-def _kind_available(kind: str) -> str | None:
-  if kind == "encoder":
-    return ("not available yet: the stylization network's style encoder exists, but its latent "
-            "is not built into retrieval yet; use --descriptor gram or --descriptor stats")
-  return None
-
-
 def _nonempty(value: tuple) -> str | None:
   return None if value else "needs at least one value"
 
@@ -77,8 +73,8 @@ class DescriptorConfig:
 
   kind: str = cfglib.setting(
       "gram", "Descriptor kind: gram (Gram/covariance statistics), stats (per-channel mean and "
-      "std) or encoder (the style encoder's latent; not available yet).",
-      choices=DESCRIPTOR_KINDS, check=_kind_available)
+      "std) or encoder (a trained stylizer's style encoder latent; needs checkpoint).",
+      choices=DESCRIPTOR_KINDS)
   layers: tuple[str, ...] = cfglib.setting(
       ("relu3_1", "relu3_2", "relu3_3", "relu3_4"),
       "VGG-19 taps whose statistics form the descriptor (comma-separated, e.g. relu3_1,relu3_2).",
@@ -93,8 +89,8 @@ class DescriptorConfig:
   power: float = cfglib.setting(
       0.5, "Signed power normalisation exponent (1 = none, 0.5 = signed square root).", gt=0)
   dim: int = cfglib.setting(
-      1024, "gram only: count-sketch dimension per (scale, layer); 0 keeps the full upper "
-      "triangle (C(C+1)/2 values).", ge=0)
+      1024, "gram: count-sketch dimension per (scale, layer), 0 keeps the full upper triangle "
+      "(C(C+1)/2 values); encoder: the latent size (set from the checkpoint).", ge=0)
   seed: int = cfglib.setting(0, "Seed of the count-sketch hashes and signs.")
   whiten_dim: int = cfglib.setting(
       96, "PCA whitening components fitted on the library (0 = no whitening).", ge=0)
@@ -106,6 +102,12 @@ class DescriptorConfig:
       200, "Libraries with fewer images are searched without whitening.", ge=0)
   pooling: str = cfglib.setting(
       "max", "VGG pooling: max (the pretrained behaviour) or avg.", choices=vgg.POOLING)
+  checkpoint: str = cfglib.setting(
+      "", "encoder only: the stylizer run directory (train_stylizer.py --workdir) whose style "
+      "encoder makes the descriptor.")
+  checkpoint_fingerprint: str = cfglib.setting(
+      "", "encoder only: fingerprint of that run's parameters (set from the checkpoint; an "
+      "index refuses any other encoder).")
 
   def __post_init__(self):
     for name in ("layers", "scales", "layer_weights"):
@@ -124,6 +126,11 @@ class DescriptorConfig:
     if self.layer_weights is not None and len(self.layer_weights) != len(self.layers):
       raise cfglib.invalid("layer_weights", self.layer_weights,
                            f"needs one weight per layer ({len(self.layers)} layers)")
+    if self.kind == "encoder":
+      if not self.checkpoint or not self.checkpoint_fingerprint or not self.dim:
+        raise cfglib.invalid("checkpoint", self.checkpoint,
+                             "the encoder descriptor needs a trained stylizer: pass --checkpoint "
+                             "RUN (a train_stylizer.py run with a style encoder)")
 
   @property
   def resolved_layer_weights(self) -> tuple[float, ...]:
@@ -159,11 +166,17 @@ PRESETS["naive"] = DescriptorConfig(
 
 
 def get_config(name_or_config: str | DescriptorConfig) -> DescriptorConfig:
-  """A preset by name (``default``, ``gram``, ``stats``, ``naive``, ``encoder``)."""
+  """A preset by name (``default``, ``gram``, ``stats``, ``naive``).
+
+  ``encoder`` has no preset: it needs a trained stylizer
+  (``jaxstyle.retrieval.encoder.encoder_config(model)``), so asking for it
+  by name raises ``DescriptorError`` saying so.
+  """
   if isinstance(name_or_config, DescriptorConfig):
     return name_or_config
   if name_or_config == "encoder":
-    return DescriptorConfig(kind="encoder")  # raises DescriptorError (not available yet)
+    raise DescriptorError("the encoder descriptor needs a trained stylizer: pass --checkpoint RUN "
+                          "(a train_stylizer.py run with a style encoder)")
   try:
     return PRESETS[name_or_config]
   except KeyError:
@@ -238,6 +251,8 @@ def _signed_power(x: jax.Array, p: float) -> jax.Array:
 
 def descriptor_dim(config: DescriptorConfig) -> int:
   """Dimension D of the base descriptor."""
+  if config.kind == "encoder":
+    return config.dim * len(config.scales)
   per_scale = 0
   for layer in config.layers:
     c = vgg.tap_channels(layer)
@@ -248,12 +263,25 @@ def descriptor_dim(config: DescriptorConfig) -> int:
   return per_scale * len(config.scales)
 
 
-def descriptor_fn(config: DescriptorConfig) -> Callable[[Sequence[Mapping[str, tuple]]], jax.Array]:
+def descriptor_fn(config: DescriptorConfig, encoder=None
+                  ) -> Callable[[Sequence[Mapping[str, tuple]]], jax.Array]:
   """Jitted ``f(stats_per_scale) -> [B, D]`` float32, L2-normalised.
 
   ``stats_per_scale``: one dict per scale of the config (same order),
-  ``layer -> (gram [B, C, C], mean [B, C])`` (tile-averaged).
+  ``layer -> (gram [B, C, C], mean [B, C])`` (tile-averaged). ``encoder``:
+  the trained stylizer of an ``encoder`` config (required for that kind).
   """
+  if config.kind == "encoder":
+    from jaxstyle.retrieval import encoder as enc  # pylint: disable=g-import-not-at-top
+
+    if encoder is None:
+      raise DescriptorError("the encoder descriptor needs its stylizer (encoder=the model of "
+                            f"{config.checkpoint})")
+    enc.check_encoder(config, encoder)
+    latents = enc.latent_fn(encoder)
+    return jax.jit(lambda per_scale: enc.latent_descriptor(jnp.stack(
+        [latents(enc.encoder_stats(st, config.layers)) for st in per_scale], axis=1)))
+
   sketches = {}
   for s in config.scales:
     for layer in config.layers:
@@ -294,11 +322,13 @@ class Embedder:
   VGG statistics are computed once per scale for the union of the configs'
   layers; tiles of several images are batched into fixed-size batches of
   ``batch_size`` tiles (the last one zero-padded), so only one shape per
-  scale is compiled.
+  scale is compiled. ``encoder``: the trained stylizer whose style encoder an
+  ``encoder`` config uses (its VGG weights must be ``weights``).
   """
 
   def __init__(self, weights: vgg.VGGWeights,
-               configs: Sequence[DescriptorConfig] | DescriptorConfig, batch_size: int = 8):
+               configs: Sequence[DescriptorConfig] | DescriptorConfig, batch_size: int = 8,
+               encoder=None):
     if isinstance(configs, DescriptorConfig):
       configs = [configs]
     self.configs = [get_config(c) for c in configs]
@@ -314,7 +344,11 @@ class Embedder:
     self.layers = tuple(sorted({l for c in self.configs for l in c.layers}, key=vgg.TAPS.index))
     weights.check_layers(self.layers)
     self._stats = stats_fn(weights, self.layers, self.pooling)
-    self._descriptors = [descriptor_fn(c) for c in self.configs]
+    self._descriptors = [descriptor_fn(c, encoder) for c in self.configs]
+    if any(c.kind == "encoder" for c in self.configs):
+      from jaxstyle.retrieval import encoder as enc  # pylint: disable=g-import-not-at-top
+
+      enc.check_vgg(encoder, weights)
 
   def max_scale(self) -> int:
     return max(self.scales)

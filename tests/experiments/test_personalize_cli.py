@@ -1,4 +1,4 @@
-"""personalize.py end to end on a tiny trained stylizer, and the profile in stylize.py."""
+"""personalize.py end to end on a tiny trained stylizer, and the profile in stylize.py and generate.py."""
 
 import json
 import os
@@ -97,6 +97,37 @@ def test_stylize_with_a_profile(tiny_stylizer_run, shared_data, tmp_path):
   mixed = 0.75 * z + 0.25 * model.bank_latent("picabia_udnie")
   want2 = np.asarray(model(model.params, content[None], mixed))[0]
   assert np.abs(images.load_image(str(out2)) - want2).max() <= 1.0 / 255 + 1e-5
+
+
+def test_generate_with_a_profile(tiny_stylizer_run, shared_data, vgg_partial_path, tmp_path):
+  model = inference.load_stylizer(tiny_stylizer_run)
+  z = np.linspace(1, -1, model.latent_dim).astype(np.float32)
+  path = prof.save_profile(str(tmp_path / "g.style"), prof.StyleProfile(
+      latent=z, strength=0.5, provenance={"checkpoint": {"path": tiny_stylizer_run,
+                                                         "fingerprint": model.fingerprint}}))
+  photo = os.path.join(shared_data, "content", "skimage_chelsea.png")
+  out = tmp_path / "gen"
+  run_experiment("generate.py", "--profile", path, "--photos", photo, "--photo_size", 48,
+                 "--n", 1, "--size", 32, "--steps", 12, "--seed", 0, "--out_dir", out,
+                 "--vgg_weights", vgg_partial_path)
+  # The exemplar is the stylizer's output with the profile at its strength.
+  crop = images.center_crop(images.load_image(photo, 48, side="shorter"), 48)
+  want = np.asarray(model(model.params, crop[None], 0.5 * z))[0]
+  assert np.abs(images.load_image(str(out / "exemplar_00.png")) - want).max() <= 1.0 / 255 + 1e-5
+  record = json.loads((out / "config.json").read_text())
+  assert record["inputs"]["profile"]["fingerprint"] == model.fingerprint
+  rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+  assert rows[-1]["style"] < 0.5 * rows[0]["style"] and (out / "sample_00.png").exists()
+  # Not both, and a profile of another stylizer is refused before anything is written.
+  bad = run_experiment("generate.py", "--profile", path, "--style", photo, "--out_dir",
+                       tmp_path / "x", check=False)
+  assert bad.returncode == 2 and "either --style images or --profile" in bad.stderr
+  other = prof.save_profile(str(tmp_path / "o.style"), prof.StyleProfile(
+      latent=z, provenance={"checkpoint": {"path": tiny_stylizer_run, "fingerprint": "1" * 64}}))
+  bad = run_experiment("generate.py", "--profile", other, "--photos", photo, "--out_dir",
+                       tmp_path / "y", "--vgg_weights", vgg_partial_path, check=False)
+  assert bad.returncode == 2 and "another checkpoint" in bad.stderr
+  assert not (tmp_path / "y" / "sample_00.png").exists()
 
 
 def test_profile_for_another_stylizer_is_refused(tiny_stylizer_run, shared_data, tmp_path):

@@ -27,7 +27,7 @@ def test_every_setting_has_help_and_presets_round_trip():
 
 @pytest.mark.parametrize("changes,setting,problem", [
     ({"kind": "nope"}, "kind", "must be one of"),
-    ({"kind": "encoder"}, "kind", "not available yet"),
+    ({"kind": "encoder"}, "checkpoint", "needs a trained stylizer"),
     ({"layers": ()}, "layers", "at least one VGG layer"),
     ({"layers": ("relu9_1",)}, "layers", "unknown VGG-19 layer"),
     ({"layer_weights": (1.0,)}, "layer_weights", "one weight per layer"),

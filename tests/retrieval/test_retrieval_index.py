@@ -68,7 +68,7 @@ def test_bad_inputs(vgg_partial, shared_data, tmp_path):
     R.load_index(str(tmp_path / "other.npz"))
   with pytest.raises(R.RetrievalError, match="not a readable style index"):
     R.build_index(str(lib), str(corrupt), vgg_partial, SMALL)
-  with pytest.raises(R.DescriptorError, match="not available yet"):
+  with pytest.raises(R.DescriptorError, match="needs a trained stylizer: pass --checkpoint"):
     R.get_config("encoder")
-  with pytest.raises(R.RetrievalError, match="not available yet"):
+  with pytest.raises(R.RetrievalError, match="--descriptor encoder --checkpoint"):
     R.query_profile(rebuilt, "me.style")

@@ -131,4 +131,5 @@ def test_descriptor_setting_flags_are_checked(tmp_path):
   assert err.startswith("error: --layers=relu9_1: unknown VGG-19 layer")
   err = _one_line_error(run_experiment("retrieve.py", "index", "--library", tmp_path, "--out",
                                        tmp_path / "x.idx", "--descriptor", "encoder", check=False))
-  assert "not available yet" in err and not (tmp_path / "x.idx").exists()
+  assert err.startswith("error: --descriptor encoder needs --checkpoint RUN")
+  assert not (tmp_path / "x.idx").exists()
