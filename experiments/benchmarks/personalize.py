@@ -2,6 +2,9 @@
 
   python experiments/benchmark.py personalize --checkpoint runs/stylizer_quick \
       [--pairs 10 --seeds 3 --rounds 20 --k 4] [--figure curves.png] [--out results.json]
+  # choosing the preference model's settings, on development users only:
+  python experiments/benchmark.py personalize --checkpoint runs/stylizer_quick --users dev \
+      --parts simulated --gp lengthscale=2.0,estimate_from=shown --out dev.json
 
 Simulated users (``jaxstyle.personalize.simulate``): each of ``pairs``
 (target, photo) pairs takes as its hidden target the encoder latent of one of
@@ -19,6 +22,10 @@ style distance of the estimate's output to the target's output on the photo,
 relative to the start's; results hold per-round medians and quartiles over
 pairs × seeds, every session's curve, the goals' checks, the floor (the
 target projected into the space) and the realised best-pick rates.
+``--users dev`` replaces the held-out pairs with *development* users: targets
+spread over the paintings the encoder trained on (left out of the style space
+too) and the run's training photos, so that settings (``--gp``: preference
+model overrides) are chosen without looking at the held-out pairs.
 
 With ``liked_collections`` > 0, learning from liked images is measured too:
 the paintings of each of the first such artists with >= ``liked_min``
@@ -26,6 +33,12 @@ paintings form a collection; method (a) (encoder mean) and (b) (Gram fit on
 ``liked_photos`` training photos, the run's ``content_dir``) are scored by
 the style loss of their outputs on held-out photos against the collection's
 pooled Grams.
+
+``crops_paintings`` > 0 (part ``crops``): for each held-out painting,
+``crops`` random crops are the liked images; the profile learnt from them is
+compared, by the style loss of outputs on held-out photos against the whole
+painting, with the best bank style and with the encoder latent of the whole
+painting (the issue's targets: below the former, within 1.25x of the latter).
 """
 
 from __future__ import annotations
@@ -64,6 +77,18 @@ class Options:
   liked_photos: int = cfglib.setting(4, "Training photos the Gram fit uses (and held-out photos "
                                      "it is scored on).", gt=0)
   liked_steps: int = cfglib.setting(150, "Gram-fit steps.", ge=0)
+  crops_paintings: int = cfglib.setting(10, "Held-out paintings for the crops test (0: skip it).",
+                                        ge=0)
+  crops: int = cfglib.setting(5, "Random crops per painting (the liked images).", ge=3)
+  users: str = cfglib.setting(
+      "heldout", "Simulated users' targets: heldout (the run's held-out paintings and photos: the "
+      "measurement) or dev (training paintings and training photos: for choosing settings, so "
+      "the held-out pairs never steer a choice).", choices=("heldout", "dev"))
+  gp: str = cfglib.setting("", "Preference-model settings that differ from the defaults, e.g. "
+                           "lengthscale=2.0,signal=4 (PreferenceConfig fields).")
+  parts: tuple[str, ...] = cfglib.setting(("simulated", "liked", "crops"),
+                                          "Parts to run: simulated (users), liked (artist "
+                                          "collections), crops (crops of held-out paintings).")
 
 
 def _quartiles(curves):
@@ -151,6 +176,85 @@ def _liked(options, model, record):
           "fit_better_in": int(sum(r < 1 for r in ratios)), "of": len(ratios)}
 
 
+def _gp_config(text: str):
+  """``PreferenceConfig`` with ``name=value,...`` overrides (values cast to the field's type)."""
+  from jaxstyle.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import preference as pref  # pylint: disable=g-import-not-at-top
+
+  overrides = {}
+  fields = {s.name: s for s in cfglib.settings(pref.PreferenceConfig)}
+  for part in filter(None, (t.strip() for t in text.split(","))):
+    name, _, value = part.partition("=")
+    if name not in fields or not value:
+      raise ConfigError(f"--gp entry {part!r}: write NAME=VALUE with NAME one of {sorted(fields)}")
+    overrides[name] = type(fields[name].default)(value)
+  return cfglib.validate(pref.PreferenceConfig(**overrides))
+
+
+def _users(options, record, unseen):
+  """(target files, photo folder, files the space leaves out) for ``options.users``."""
+  if options.users == "heldout":
+    return unseen, record["config"]["eval_dir"], []
+  train = record.get("encoder_style_files") or []
+  step = max(1, len(train) // options.pairs)
+  targets = train[step // 2::step][:options.pairs]
+  return targets, record["config"]["content_dir"], targets
+
+
+def _crops(options, model, record, unseen):
+  """Profiles from random crops of held-out paintings vs the best bank style and the whole painting.
+
+  Per painting: ``crops`` random squares of side ``style_size`` from the
+  painting at twice that size (seeded) are the liked images; the profile
+  (``learn_from_images``' default method, fitted on training photos) and,
+  as references, every bank style and the encoder latent of the whole
+  painting are scored by the style loss of their outputs on held-out photos
+  against the whole painting's Grams.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import data, images, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import from_images as fi  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import gram_match  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import space as space_lib  # pylint: disable=g-import-not-at-top
+  from jaxstyle.train.stylizer import style_grams  # pylint: disable=g-import-not-at-top
+
+  run_cfg = record["config"]
+  side = run_cfg["style_size"]
+  fit_photos, _ = data.center_crops(run_cfg["content_dir"], options.liked_photos, options.size)
+  test_photos, _ = data.center_crops(run_cfg["eval_dir"], options.liked_photos, options.size)
+  cfg = fi.FromImagesConfig(steps=options.liked_steps, photo_size=options.size, style_size=side)
+  bank = np.stack([model.bank_latent(n) for n in model.style_names])
+  rng = np.random.default_rng(options.seed)
+  out = []
+  for path in unseen[:options.crops_paintings]:
+    big = images.load_image(path, 2 * side, side="shorter", min_side=inference.MIN_STYLE_SIDE)
+    h, w = big.shape[:2]
+    crops = []
+    for _ in range(options.crops):
+      y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+      crops.append(big[y:y + side, x:x + side])
+    res = fi.learn_from_images(model, crops, fit_photos, cfg)
+    whole, _ = space_lib.encode_files(model, [path], side)
+    target = gram_match.pooled_grams(style_grams(
+        model.config, model.weights(), [images.load_image(path, side, side="shorter")]))
+    held = fi.evaluate_latents(model, test_photos, target,
+                               np.concatenate([res.latent[None], whole, bank]))
+    profile, encoder_whole, banks = float(held[0]), float(held[1]), held[2:]
+    out.append({"painting": os.path.basename(path), "profile": profile,
+                "encoder_whole": encoder_whole,
+                "best_bank": float(banks.min()),
+                "best_bank_style": model.style_names[int(banks.argmin())],
+                "profile_over_whole": profile / encoder_whole,
+                "profile_below_best_bank": bool(profile < banks.min()),
+                "outlier_crops": res.outliers})
+  ratios = [o["profile_over_whole"] for o in out]
+  return {"paintings": out, "method": cfg.method,
+          "below_best_bank_in": int(sum(o["profile_below_best_bank"] for o in out)),
+          "within_1.25_of_whole_in": int(sum(r <= 1.25 for r in ratios)), "of": len(out),
+          "profile_over_whole_median": float(np.median(ratios)) if ratios else None}
+
+
 @register("personalize", help="simulated users: jaxstyle's preference model vs random and "
           "follow-the-winner; from-images methods compared", options=Options)
 def run(options: Options) -> dict:
@@ -161,14 +265,8 @@ def run(options: Options) -> dict:
   from absl import logging  # pylint: disable=g-import-not-at-top
 
   logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-
-  from jaxstyle import data, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle import inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.errors import ConfigError  # pylint: disable=g-import-not-at-top
-  from jaxstyle.personalize import gram_match, simulate  # pylint: disable=g-import-not-at-top
-  from jaxstyle.personalize import space as space_lib  # pylint: disable=g-import-not-at-top
 
   if not options.checkpoint:
     raise ConfigError("--checkpoint is required: the run directory of train_stylizer.py")
@@ -178,13 +276,35 @@ def run(options: Options) -> dict:
   unseen = [p for p in record.get("unseen_style_files") or [] if os.path.isfile(p)]
   if len(unseen) < 1:
     raise ConfigError(f"{options.checkpoint}: no held-out paintings (train with --encoder_holdout)")
+  result = _simulated(options, model, record, unseen) if "simulated" in options.parts else {}
+  if options.liked_collections and "liked" in options.parts:
+    result["from_images"] = _liked(options, model, record)
+  if options.crops_paintings and "crops" in options.parts:
+    result["crops"] = _crops(options, model, record, unseen)
+  return result
+
+
+def _simulated(options, model, record, unseen):
+  """The simulated users (see the module docstring)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import data  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import gram_match, simulate  # pylint: disable=g-import-not-at-top
+  from jaxstyle.personalize import space as space_lib  # pylint: disable=g-import-not-at-top
+
+  target_files, photo_dir, leave_out = _users(options, record, unseen)
+  pref_config = _gp_config(options.gp)
   t0 = time.perf_counter()
-  space = space_lib.build_space(model, space_lib.collection_files(model, include_unseen=False),
-                                options.space_dims, record["config"]["style_size"])
+  collection = [p for p in space_lib.collection_files(model, include_unseen=False)
+                if p not in set(leave_out)]
+  space = space_lib.build_space(model, collection, options.space_dims,
+                                record["config"]["style_size"])
   space_s = time.perf_counter() - t0
-  targets, _ = space_lib.encode_files(model, unseen, record["config"]["style_size"])
-  photos = list(data.center_crops(record["config"]["eval_dir"], options.photos, options.size)[0])
-  photo_paths = data.list_images(record["config"]["eval_dir"])[:len(photos)]
+  targets, _ = space_lib.encode_files(model, target_files, record["config"]["style_size"])
+  photos = list(data.center_crops(photo_dir, options.photos, options.size)[0])
+  photo_paths = data.list_images(photo_dir)[:len(photos)]
   grams_of = gram_match.OutputGrams(model)
   start = np.zeros((space.dim,), np.float32)
   pairs = [(i % len(targets), i % len(photos)) for i in range(options.pairs)]
@@ -201,7 +321,7 @@ def run(options: Options) -> dict:
         key = jax.random.fold_in(jax.random.fold_in(base, i), s)
         t = time.perf_counter()
         res = simulate.run_user(strategy, judges[i], space.to_latent, start, rounds=options.rounds,
-                                k=options.k, key=key, tau=tau)
+                                k=options.k, key=key, tau=tau, pref_config=pref_config)
         res["seconds"] = time.perf_counter() - t
         out.append(res)
         bar.update(1)
@@ -224,7 +344,8 @@ def run(options: Options) -> dict:
              for s, by in runs.items()}
   result = {"space": {"dims": space.dim, "explained": space.explained.tolist(),
                       "source": space.source, "seconds": space_s},
-            "targets": [os.path.basename(unseen[t]) for t, _ in pairs],
+            "users": options.users, "gp": cfglib.to_dict(pref_config),
+            "targets": [os.path.basename(target_files[t]) for t, _ in pairs],
             "photos": [os.path.basename(photo_paths[p]) for _, p in pairs],
             "floor_median": float(np.median(floors)), "floors": floors, "tau": tau,
             "summary": summary,
@@ -251,6 +372,4 @@ def run(options: Options) -> dict:
   if options.figure:
     _plot(options.figure, summary, options.rounds)
     result["figure"] = options.figure
-  if options.liked_collections:
-    result["from_images"] = _liked(options, model, record)
   return result

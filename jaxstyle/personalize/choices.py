@@ -44,8 +44,9 @@ def _round_fns(config: pref.PreferenceConfig, num_new: int):
   def after(points, chosen, mask, incumbent, key):
     k_est, k_prop = jax.random.split(key)
     post = pref.fit(config, points, chosen, mask)
-    new_incumbent = pref.estimate(config, post, incumbent, k_est)
-    return new_incumbent, pref.propose(config, post, new_incumbent, k_prop, num_new)
+    scale = pref.round_radius_scale(config, jnp.sum(mask))
+    new_incumbent = pref.estimate(config, post, incumbent, k_est, scale)
+    return new_incumbent, pref.propose(config, post, new_incumbent, k_prop, num_new, scale)
 
   return jax.jit(first), jax.jit(after)
 

@@ -46,6 +46,10 @@ Model (GPML = Rasmussen & Williams 2006, ch. 3):
   ρ = 2^(−u·(local_scales − 1)), u ~ U[0, 1] (radii from local_radius down to
   local_radius / 2^(local_scales−1): EI can take small steps once the
   estimate is close and large ones early), the rest from N(0, prior_scale² I).
+  ``radius_scale`` multiplies local_radius: ``round_radius_scale(config, r)``
+  = max(radius_decay^r, RADIUS_FLOOR) after r rounds (1 with the default
+  radius_decay = 1), so the local search can narrow as a session goes on, as
+  a trust region does.
 * ``propose`` picks ``num`` distinct pool points. "ei": greedy batch EI with
   μ⁺ = μ(incumbent); after each pick j the pool covariance is conditioned on
   f_j as if observed exactly at its mean (kriging believer, variance only):
@@ -77,6 +81,7 @@ Array = jax.Array
 EI_EPS = 1e-9           # floor of σ in expected_improvement
 BELIEVER_EPS = 1e-12    # pivots Σ[j, j] below this (relative to signal²) are not conditioned on
 THOMPSON_JITTER = 1e-4  # δ / signal² added to the pool covariance before its Cholesky factor
+RADIUS_FLOOR = 1 / 16   # the smallest round_radius_scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +109,13 @@ class PreferenceConfig:
                                       "rest is drawn from the prior).", ge=0, le=1)
   prior_scale: float = cfglib.setting(1.0, "Std of the pool's draws around the origin.", gt=0,
                                       check=cfglib.finite)
+  radius_decay: float = cfglib.setting(
+      1.0, "Factor on local_radius per round done (1: a fixed radius; e.g. 0.85 narrows the "
+      "local search as a session goes on, down to 1/16 of local_radius).", gt=0, le=1)
+  estimate_from: str = cfglib.setting(
+      "pool", "Where the estimate is the highest posterior mean: pool (the incumbent, every shown "
+      "point and a fresh pool around the incumbent) or shown (only points the user has seen).",
+      choices=("pool", "shown"))
 
 
 class Posterior(NamedTuple):
@@ -214,7 +226,14 @@ def expected_improvement(mean: Array, std: Array, best: Array, eps: float = EI_E
   return diff * norm.cdf(z) + sigma * norm.pdf(z)
 
 
-def candidate_pool(config: PreferenceConfig, key: Array, incumbent: Array) -> Array:
+def round_radius_scale(config: PreferenceConfig, rounds_done) -> Array:
+  """max(radius_decay ** rounds_done, RADIUS_FLOOR): the local radius factor of the next proposals."""
+  return jnp.maximum(jnp.float32(config.radius_decay) ** jnp.asarray(rounds_done, jnp.float32),
+                     RADIUS_FLOOR)
+
+
+def candidate_pool(config: PreferenceConfig, key: Array, incumbent: Array,
+                   radius_scale: Array | float = 1.0) -> Array:
   """``[pool_size, d]``: round(pool_size·local_share) draws around ``incumbent``, the rest around 0."""
   cfglib.validate(config)
   incumbent = _as_float(jnp.asarray(incumbent))
@@ -224,7 +243,8 @@ def candidate_pool(config: PreferenceConfig, key: Array, incumbent: Array) -> Ar
   n_local = int(round(config.pool_size * config.local_share))
   k_local, k_prior, k_scale = jax.random.split(key, 3)
   u = jax.random.uniform(k_scale, (n_local, 1), incumbent.dtype)
-  radius = config.local_radius * jnp.exp2(-u * (config.local_scales - 1))
+  radius = (config.local_radius * jnp.asarray(radius_scale, incumbent.dtype)
+            * jnp.exp2(-u * (config.local_scales - 1)))
   local = incumbent + radius * jax.random.normal(k_local, (n_local, d), incumbent.dtype)
   prior = config.prior_scale * jax.random.normal(k_prior, (config.pool_size - n_local, d),
                                                  incumbent.dtype)
@@ -266,7 +286,7 @@ def _propose_thompson(config, mean, cov, key, num):
 
 
 def propose(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Array,
-            num: int) -> Array:
+            num: int, radius_scale: Array | float = 1.0) -> Array:
   """``num`` new, distinct candidate points ``[num, d]`` from a fresh pool (``config.acquisition``).
 
   ``num`` must be static under ``jit`` and at most ``pool_size``.
@@ -276,7 +296,7 @@ def propose(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Ar
     raise ValueError(f"num={num} must be in 1..pool_size={config.pool_size}")
   incumbent = _as_float(jnp.asarray(incumbent))
   k_pool, k_draw = jax.random.split(key)
-  pool = candidate_pool(config, k_pool, incumbent)
+  pool = candidate_pool(config, k_pool, incumbent, radius_scale)
   mean, cov = predict_cov(config, post, pool)
   if config.acquisition == "ei":
     best, _ = predict(config, post, incumbent[None])
@@ -286,25 +306,30 @@ def propose(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Ar
   return pool[idx]
 
 
-def estimate(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Array) -> Array:
+def estimate(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Array,
+             radius_scale: Array | float = 1.0) -> Array:
   """The best guess ``[d]`` of the user's favourite: the highest posterior mean among the
-  incumbent, the observed points and a fresh pool around the incumbent."""
+  incumbent, the observed points and (``estimate_from="pool"``) a fresh pool around the
+  incumbent."""
   cfglib.validate(config)
   incumbent = _as_float(jnp.asarray(incumbent))
-  pool = candidate_pool(config, key, incumbent)
-  cands = jnp.concatenate([incumbent[None], post.points.astype(incumbent.dtype), pool], axis=0)
+  cands = jnp.concatenate([incumbent[None], post.points.astype(incumbent.dtype)], axis=0)
+  if config.estimate_from == "pool":
+    cands = jnp.concatenate([cands, candidate_pool(config, key, incumbent, radius_scale)], axis=0)
   mean, _ = predict(config, post, cands)
   return cands[jnp.argmax(mean)]
 
 
 def make_session_fns(config: PreferenceConfig):
-  """Jitted ``(fit(points, chosen, mask), propose(post, incumbent, key, num), estimate(post,
-  incumbent, key))`` closures over a validated ``config`` (``num`` static)."""
+  """Jitted ``(fit(points, chosen, mask), propose(post, incumbent, key, num, radius_scale=1),
+  estimate(post, incumbent, key, radius_scale=1))`` closures over a validated ``config``
+  (``num`` static)."""
   cfglib.validate(config)
   fit_fn = jax.jit(lambda points, chosen, mask: fit(config, points, chosen, mask))
-  propose_fn = jax.jit(lambda post, incumbent, key, num: propose(config, post, incumbent, key, num),
-                       static_argnames="num")
-  estimate_fn = jax.jit(lambda post, incumbent, key: estimate(config, post, incumbent, key))
+  propose_fn = jax.jit(lambda post, incumbent, key, num, radius_scale=1.0: propose(
+      config, post, incumbent, key, num, radius_scale), static_argnames="num")
+  estimate_fn = jax.jit(lambda post, incumbent, key, radius_scale=1.0: estimate(
+      config, post, incumbent, key, radius_scale))
   return fit_fn, propose_fn, estimate_fn
 
 

@@ -156,3 +156,18 @@ def test_bad_styles_are_errors(styles_dir, tmp_path):
     folders.load_styles(str(tmp_path / "missing.jpg"), 32)
   with pytest.raises(DataError, match="names no style image"):
     folders.load_styles([], 32)
+
+
+def test_center_crops_take_the_first_readable_photos(val_dir, tmp_path):
+  paths = folders.list_images(val_dir)[:3]
+  for i, p in enumerate(paths):
+    shutil.copy(p, tmp_path / f"{i}_{os.path.basename(p)}")
+  (tmp_path / "0a_broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+  crops, skipped = folders.center_crops(tmp_path, 2, 40)
+  assert crops.shape == (2, 40, 40, 3) and crops.dtype == np.float32
+  assert [os.path.basename(p) for p, _ in skipped] == ["0a_broken.jpg"]
+  for crop, p in zip(crops, sorted(os.listdir(tmp_path))[::2]):  # 0_…, then 1_… (0a_broken skipped)
+    want = imlib.center_crop(imlib.load_image(str(tmp_path / p), 40, side="shorter"), 40)
+    np.testing.assert_array_equal(crop, want)
+  crops, _ = folders.center_crops(tmp_path, 10, 40)
+  assert len(crops) == 3

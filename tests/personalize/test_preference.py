@@ -1,5 +1,6 @@
 """Tests of jaxstyle.personalize.preference against float64 NumPy references and a synthetic user."""
 
+import dataclasses
 import functools
 import math
 
@@ -302,6 +303,13 @@ def test_estimate_is_the_best_mean_among_incumbent_history_and_pool():
   np.testing.assert_allclose(np.asarray(pref.estimate(cfg, post, inc, key)), est, atol=1e-6)
   empty = fit(cfg, points, chosen, np.zeros(5, bool))
   np.testing.assert_array_equal(np.asarray(estimate(cfg, empty, inc, key)), np.asarray(inc))
+
+  # estimate_from="shown": the best mean among the incumbent and the shown points only.
+  shown_cfg = dataclasses.replace(cfg, estimate_from="shown")
+  est = np.asarray(pref.estimate(shown_cfg, fit(shown_cfg, points, chosen, mask), inc, key))
+  seen = cands[:1 + points.shape[0] * points.shape[1]]
+  j = int(np.abs(seen - est).max(1).argmin())
+  assert np.abs(seen[j] - est).max() == 0 and mean[j] >= mean[:len(seen)].max() - 1e-4
 
 
 # ---------------------------------------------------------------- a synthetic user
