@@ -297,6 +297,17 @@ def from_choices_main(argv):
   photo = images.load_image(FLAGS.photo, FLAGS.size, min_side=inference.MIN_CONTENT_SIDE)
   model = _load_model()
   space, start, previous, rounds, started_from = _start(model)
+  recorded = ((previous.provenance.get("session") or {}).get("preference")
+              if previous is not None else None)
+  if recorded:  # continue with the session's own settings; flags given now override them
+    try:
+      base = pref.config_from_record(recorded)
+    except (cfglib.ConfigError, TypeError, ValueError) as e:
+      raise cli.UsageError(f"--start {FLAGS.start}: its recorded preference settings are not "
+                           f"readable ({e}); start a new session without --start") from None
+    keep = {s.name: getattr(base, s.name) for s in cfglib.settings(pref.PreferenceConfig)
+            if not cli.flag_given(s.cli_name)}
+    pconfig = cli.config_from_flags(pref.PreferenceConfig, **keep)
   capacity = len(rounds) + FLAGS.rounds
   session = choices.Session.from_history(pconfig, start, rounds, k=FLAGS.k, capacity=capacity,
                                          key=jax.random.key(FLAGS.seed))

@@ -57,9 +57,10 @@ Model (GPML = Rasmussen & Williams 2006, ch. 3):
   "thompson": ``num`` independent joint draws f ~ N(μ, Σ + δI) over the pool
   (Cholesky; δ = THOMPSON_JITTER · signal²), each taking its argmax among the
   points not yet taken.
-* ``estimate``: the point of highest posterior mean among the incumbent, the
-  observed points and a fresh pool around the incumbent (ties keep the
-  incumbent).
+* ``estimate``: the point of highest posterior mean among the incumbent and
+  the observed points (``estimate_from="shown"``, the default: the estimate
+  is always a style the user has seen), or also a fresh pool around the
+  incumbent (``"pool"``); ties keep the incumbent.
 
 Errors: every function that takes the config validates it (``ConfigError``);
 bad shapes and ``num`` outside 1..pool_size raise ``ValueError``.
@@ -100,12 +101,12 @@ class PreferenceConfig:
                                     "improvement or Thompson sampling.",
                                     choices=("ei", "thompson"))
   pool_size: int = cfglib.setting(512, "Random candidate points scored per proposal.", gt=0)
-  local_radius: float = cfglib.setting(0.6, "Std of the pool's draws around the incumbent.", gt=0,
+  local_radius: float = cfglib.setting(1.0, "Std of the pool's draws around the incumbent.", gt=0,
                                        check=cfglib.finite)
   local_scales: int = cfglib.setting(4, "Octaves of radii of the local draws: each is drawn "
                                      "at local_radius / 2^(u·(local_scales−1)), u uniform in "
                                      "[0, 1] (1: one radius).", gt=0)
-  local_share: float = cfglib.setting(0.75, "Share of the pool drawn around the incumbent (the "
+  local_share: float = cfglib.setting(1.0, "Share of the pool drawn around the incumbent (the "
                                       "rest is drawn from the prior).", ge=0, le=1)
   prior_scale: float = cfglib.setting(1.0, "Std of the pool's draws around the origin.", gt=0,
                                       check=cfglib.finite)
@@ -113,9 +114,19 @@ class PreferenceConfig:
       1.0, "Factor on local_radius per round done (1: a fixed radius; e.g. 0.85 narrows the "
       "local search as a session goes on, down to 1/16 of local_radius).", gt=0, le=1)
   estimate_from: str = cfglib.setting(
-      "pool", "Where the estimate is the highest posterior mean: pool (the incumbent, every shown "
+      "shown", "Where the estimate is the highest posterior mean: pool (the incumbent, every shown "
       "point and a fresh pool around the incumbent) or shown (only points the user has seen).",
       choices=("pool", "shown"))
+
+
+# Settings added after profiles were first written, with the values that reproduce those profiles'
+# sessions (a recorded "preference" dict without the key predates it).
+LEGACY_VALUES = {"estimate_from": "pool", "radius_decay": 1.0}
+
+
+def config_from_record(record: dict) -> PreferenceConfig:
+  """The ``PreferenceConfig`` a profile recorded (``cfglib.to_dict``), older records included."""
+  return cfglib.validate(cfglib.from_dict(PreferenceConfig, {**LEGACY_VALUES, **record}))
 
 
 class Posterior(NamedTuple):

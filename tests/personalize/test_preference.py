@@ -249,7 +249,8 @@ def test_propose_is_seeded_distinct_and_jit_compatible(acquisition):
 
 
 def test_ei_picks_follow_greedy_ei_with_believer_updates():
-  cfg = pref.PreferenceConfig(pool_size=128, lengthscale=1.5, signal=2.0)  # the scales it was written for
+  cfg = pref.PreferenceConfig(pool_size=128, lengthscale=1.5, signal=2.0, local_radius=0.6,
+                              local_share=0.75)  # the scales it was written for
   points, chosen, mask = random_history(13, r=6, k=4, d=2)
   post = fit(cfg, points, chosen, mask)
   inc = jnp.asarray(points[2, chosen[2]])
@@ -276,6 +277,20 @@ def test_ei_picks_follow_greedy_ei_with_believer_updates():
   ei0 = ei_ref(np.asarray(predict_cov(cfg, post, pool)[1], np.float64))
   runner_up = pool[np.argsort(ei0)[-2]]
   assert np.linalg.norm(picks[1] - picks[0]) > np.linalg.norm(runner_up - picks[0])
+
+
+def test_radius_scale_narrows_only_the_local_draws():
+  cfg = pref.PreferenceConfig(pool_size=64, local_share=0.5, radius_decay=0.5)
+  inc = jnp.asarray([1.0, -2.0])
+  key = jax.random.key(3)
+  full = np.asarray(pref.candidate_pool(cfg, key, inc))
+  half = np.asarray(pref.candidate_pool(cfg, key, inc, 0.5))
+  np.testing.assert_allclose(half[:32] - np.asarray(inc), 0.5 * (full[:32] - np.asarray(inc)),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(half[32:], full[32:])  # the prior draws do not move
+  scales = [float(pref.round_radius_scale(cfg, r)) for r in range(7)]
+  assert scales[:4] == [1.0, 0.5, 0.25, 0.125] and scales[4:] == [pref.RADIUS_FLOOR] * 3
+  assert float(pref.round_radius_scale(pref.PreferenceConfig(), 50)) == 1.0  # default: fixed
 
 
 def test_empty_history_proposals_spread_out():
@@ -370,3 +385,13 @@ def test_config_validation(bad):
     pref.make_session_fns(cfg)
   with pytest.raises(ConfigError):
     pref.candidate_pool(cfg, jax.random.key(0), jnp.zeros(2))
+
+
+def test_recorded_settings_round_trip_and_old_records_keep_their_rules():
+  from jaxstyle import config as cfglib
+  cfg = pref.PreferenceConfig(lengthscale=1.7, radius_decay=0.9)
+  assert pref.config_from_record(cfglib.to_dict(cfg)) == cfg
+  old = {k: v for k, v in cfglib.to_dict(pref.PreferenceConfig()).items()
+         if k not in pref.LEGACY_VALUES}  # written before estimate_from and radius_decay existed
+  restored = pref.config_from_record(old)
+  assert restored.estimate_from == "pool" and restored.radius_decay == 1.0
