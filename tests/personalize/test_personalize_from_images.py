@@ -58,6 +58,21 @@ def test_outlier_scores_match_a_float64_reference_and_find_the_odd_one(model, li
   assert int(np.argmax(z)) == n - 1 and z[-1] > 3.0
 
 
+def test_four_crops_of_one_painting_and_another_painting_rank_the_other_worst(model, shared_data):
+  wave = images.load_image(os.path.join(shared_data, "styles", "hokusai_great_wave.jpg"), 96,
+                           side="shorter")
+  rng = np.random.default_rng(1)
+  crops = []
+  for _ in range(4):
+    y, x = rng.integers(0, wave.shape[0] - 48 + 1), rng.integers(0, wave.shape[1] - 48 + 1)
+    crops.append(wave[y:y + 48, x:x + 48])
+  other = images.center_crop(images.load_image(
+      os.path.join(shared_data, "styles", "kandinsky_composition_vii.jpg"), 48, side="shorter"), 48)
+  scores, z = fi.outlier_scores(model.config, style_grams(model.config, model.weights(),
+                                                          crops + [other]))
+  assert int(np.argmax(scores)) == 4 and int(np.argmax(z)) == 4
+
+
 def test_gram_fit_lowers_the_loss_deterministically(model, liked):
   photos = np.stack([images.center_crop(im, 40) for im in liked[:2]])
   target = gram_match.pooled_grams(style_grams(model.config, model.weights(), liked))
