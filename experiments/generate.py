@@ -69,7 +69,7 @@ def _photo_crops(model):
   """Centre crops of --photos (files or folders), else of the run's own photo folder."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import data, images  # pylint: disable=g-import-not-at-top
+  from jaxstyle import data  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import exemplars  # pylint: disable=g-import-not-at-top
 
   n, size = FLAGS.photo_count, FLAGS.photo_size
@@ -87,7 +87,7 @@ def _photo_crops(model):
         crops += list(more)
         skipped += bad
       else:
-        crops.append(images.center_crop(images.load_image(item, size, side="shorter"), size))
+        crops.append(data.center_crop_file(item, size))
       if len(crops) >= n:
         break
     crops = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.float32)

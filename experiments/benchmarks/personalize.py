@@ -129,11 +129,19 @@ def _plot(path, summary, rounds):
   plt.close(fig)
 
 
-def _liked(options, model, record):
+def _liked_photos(options, run_cfg):
+  """(fit photos: the run's training photos, test photos: its held-out ones), centre crops."""
+  from jaxstyle import data  # pylint: disable=g-import-not-at-top
+
+  return (data.center_crops(run_cfg["content_dir"], options.liked_photos, options.size)[0],
+          data.center_crops(run_cfg["eval_dir"], options.liked_photos, options.size)[0])
+
+
+def _liked(options, model, record, fit_photos, test_photos):
   """Method (a) vs (b) on artist collections (see the module docstring)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import data, images, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import from_images as fi  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import gram_match  # pylint: disable=g-import-not-at-top
   from jaxstyle.train.stylizer import style_grams  # pylint: disable=g-import-not-at-top
@@ -151,8 +159,6 @@ def _liked(options, model, record):
   groups = [(a, p) for a, p in by_artist.items() if a and len(p) >= options.liked_min]
   groups = groups[:options.liked_collections]
 
-  fit_photos, _ = data.center_crops(run_cfg["content_dir"], options.liked_photos, options.size)
-  test_photos, _ = data.center_crops(run_cfg["eval_dir"], options.liked_photos, options.size)
   cfg = fi.FromImagesConfig(steps=options.liked_steps, photo_size=options.size,
                             style_size=run_cfg["style_size"])
   out = []
@@ -201,7 +207,7 @@ def _users(options, record, unseen):
   return targets, record["config"]["content_dir"], targets
 
 
-def _crops(options, model, record, unseen):
+def _crops(options, model, record, unseen, fit_photos, test_photos):
   """Profiles from random crops of held-out paintings vs the best bank style and the whole painting.
 
   Per painting: ``crops`` random squares of side ``style_size`` from the
@@ -213,7 +219,7 @@ def _crops(options, model, record, unseen):
   """
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from jaxstyle import data, images, inference  # pylint: disable=g-import-not-at-top
+  from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import from_images as fi  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import gram_match  # pylint: disable=g-import-not-at-top
   from jaxstyle.personalize import space as space_lib  # pylint: disable=g-import-not-at-top
@@ -221,8 +227,6 @@ def _crops(options, model, record, unseen):
 
   run_cfg = record["config"]
   side = run_cfg["style_size"]
-  fit_photos, _ = data.center_crops(run_cfg["content_dir"], options.liked_photos, options.size)
-  test_photos, _ = data.center_crops(run_cfg["eval_dir"], options.liked_photos, options.size)
   cfg = fi.FromImagesConfig(steps=options.liked_steps, photo_size=options.size, style_size=side)
   bank = np.stack([model.bank_latent(n) for n in model.style_names])
   rng = np.random.default_rng(options.seed)
@@ -277,10 +281,13 @@ def run(options: Options) -> dict:
   if len(unseen) < 1:
     raise ConfigError(f"{options.checkpoint}: no held-out paintings (train with --encoder_holdout)")
   result = _simulated(options, model, record, unseen) if "simulated" in options.parts else {}
-  if options.liked_collections and "liked" in options.parts:
-    result["from_images"] = _liked(options, model, record)
-  if options.crops_paintings and "crops" in options.parts:
-    result["crops"] = _crops(options, model, record, unseen)
+  liked = options.liked_collections and "liked" in options.parts
+  crops = options.crops_paintings and "crops" in options.parts
+  photos = _liked_photos(options, record["config"]) if liked or crops else None
+  if liked:
+    result["from_images"] = _liked(options, model, record, *photos)
+  if crops:
+    result["crops"] = _crops(options, model, record, unseen, *photos)
   return result
 
 
@@ -297,8 +304,9 @@ def _simulated(options, model, record, unseen):
   target_files, photo_dir, leave_out = _users(options, record, unseen)
   pref_config = _gp_config(options.gp)
   t0 = time.perf_counter()
+  leave_out = set(leave_out)
   collection = [p for p in space_lib.collection_files(model, include_unseen=False)
-                if p not in set(leave_out)]
+                if p not in leave_out]
   space = space_lib.build_space(model, collection, options.space_dims,
                                 record["config"]["style_size"])
   space_s = time.perf_counter() - t0

@@ -176,7 +176,7 @@ def run(options: Options) -> dict:
   if options.figure:
     panel_rows = []
     for p in options.figure_photos:
-      photo = images.center_crop(images.load_image(p, options.size, side="shorter"), options.size)
+      photo = data.center_crop_file(p, options.size)
       for name in options.figure_styles:
         style = bank_styles[model.style_names.index(name)]
         net, _ = timed_network(photo, model.bank_latent(name)[None])
@@ -187,8 +187,7 @@ def run(options: Options) -> dict:
   if options.strength_figure:
     from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
 
-    photo = images.center_crop(images.load_image(options.figure_photos[0], options.size,
-                                                 side="shorter"), options.size)
+    photo = data.center_crop_file(options.figure_photos[0], options.size)
     z = model.bank_latent(options.figure_styles[0])[None]
     strip = [photo] + [timed_network(photo, se.with_strength(z, t))[0] for t in (0, .25, .5, .75, 1)]
     images.save_image(options.strength_figure, images.side_by_side(strip, height=options.size))
@@ -197,7 +196,7 @@ def run(options: Options) -> dict:
     other = inference.load_stylizer(options.compare)
     panel_rows = []
     for p in options.figure_photos:
-      photo = images.center_crop(images.load_image(p, options.size, side="shorter"), options.size)
+      photo = data.center_crop_file(p, options.size)
       for name in options.figure_styles:
         outs = [np.asarray(m(m.params, photo[None], m.bank_latent(name)[None]))[0] for m in (model, other)]
         panel_rows.append(images.side_by_side([photo] + outs, height=options.size))

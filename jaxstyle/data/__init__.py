@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from jaxstyle.data import tfds_source
 from jaxstyle.data.batches import BatchIterator, to_float_nhwc
-from jaxstyle.data.folders import PhotoCrops, center_crops, list_images, load_styles, style_files
+from jaxstyle.data.folders import PhotoCrops, center_crop_file, center_crops, list_images, load_styles, style_files
 from jaxstyle.errors import DataError
 from jaxstyle.data.style_crops import StyleCrops
 from jaxstyle.data.mnist import MNIST_FILES, load_mnist, load_mnist_idx, load_mnist_tfds, read_idx
 
-__all__ = ["BatchIterator", "DataError", "MNIST_FILES", "PhotoCrops", "center_crops", "list_images", "load_mnist",
+__all__ = ["BatchIterator", "DataError", "MNIST_FILES", "PhotoCrops", "center_crop_file", "center_crops", "list_images", "load_mnist",
            "load_mnist_idx", "load_mnist_tfds", "load_styles", "read_idx", "StyleCrops", "style_files",
            "to_float_nhwc"]

@@ -5,6 +5,9 @@ Contract:
 * ``list_images(folder)``: the image files under ``folder`` (recursive, sorted,
   by extension; ``jaxstyle.images.iter_image_files``). A missing folder or one
   without image files raises ``DataError`` naming it.
+* ``center_crop_file(path, size)``: one image file, shorter side resized to
+  ``size``, centre cropped to ``size`` x ``size`` (float32; ``ImageError`` if
+  unreadable).
 * ``center_crops(folder, n, size)``: the first ``n`` readable images of
   ``folder`` (``list_images`` order), shorter side resized to ``size`` and
   centre cropped: float32 ``[m, size, size, 3]``, ``m <= n``, plus the
@@ -68,6 +71,11 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[str]:
   return paths
 
 
+def center_crop_file(path: str | os.PathLike, size: int) -> np.ndarray:
+  """One image file as a ``[size, size, 3]`` centre crop (see the module contract)."""
+  return imlib.center_crop(imlib.load_image(os.fspath(path), size, side="shorter"), size)
+
+
 def center_crops(folder: str | os.PathLike, n: int, size: int
                  ) -> tuple[np.ndarray, list[tuple[str, str]]]:
   """The first ``n`` readable images of ``folder``, centre crops (see the module contract)."""
@@ -76,7 +84,7 @@ def center_crops(folder: str | os.PathLike, n: int, size: int
     if len(out) == n:
       break
     try:
-      out.append(imlib.center_crop(imlib.load_image(p, size, side="shorter"), size))
+      out.append(center_crop_file(p, size))
     except imlib.ImageError as e:
       skipped.append((p, str(e)))
   crops = np.stack(out) if out else np.zeros((0, size, size, 3), np.float32)
