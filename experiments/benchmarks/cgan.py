@@ -9,14 +9,19 @@ fields (the architecture, ``--loss``, ``--learning_rate``,
 ``--cpu_devices``), with the benchmark's own defaults for the widths (32) and
 ``--cpu_devices`` (2); the training-loop settings (schedules, EMA, checkpoints,
 evaluation) do not apply. ``--steps``, ``--warmup``, ``--repeats``,
-``--torch_threads`` and ``--no_torch`` are the benchmark's own.
+the PyTorch grid's ``--torch_modes``, ``--layouts``, ``--torch_threads`` and
+``--no_torch`` are the benchmark's own.
 
 jaxstyle runs in two setups, one device (``jit``) and, when there are several
 devices (``--cpu_devices`` on a CPU), the batch split over all of them with
-shard_map (what train_cgan.py does); PyTorch runs with each of
-``--torch_threads``. The ratio compares the fastest setup of each, so neither
-side is handicapped by a threading choice. jaxstyle's step is compiled first
-(``compile_s``); ``first_step_s`` is the first call after that.
+shard_map (what train_cgan.py does); PyTorch runs in every variant of
+``benchmarks.timing.TorchGrid`` (eager and ``torch.compile`` of both nets,
+NCHW and channels_last, 1 and all threads). The ratio compares the fastest
+setup of each, so neither side is handicapped by a threading, layout or
+compile choice. jaxstyle's step is compiled first (``compile_s``); each setup
+is timed in blocks of ``--steps`` steps (``benchmarks.timing.timed``: the
+first block apart as ``first_block_s``, the median of ``--repeats`` blocks,
+min and max as ``spread_ms_per_step``).
 
 Both sides train the same architecture (``jaxstyle.nets.cgan``; the twin is
 ``peers.cgan``) with the same alternating update under ``--loss`` (D step on
@@ -32,7 +37,8 @@ import time
 from typing import Any
 
 import cli
-from benchmarks.registry import each_at_least, register
+from benchmarks import timing
+from benchmarks.registry import register
 from jaxstyle import config as cfglib
 
 # The benchmark's defaults where they differ from Config's (the first-pass model of BUILD_NOTES.md).
@@ -57,14 +63,13 @@ def used_fields() -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Options:
-  """The benchmark's own flags; ``config`` is the cGAN ``Config`` (model and optimiser flags)."""
-  steps: int = cfglib.setting(30, "Timed steps per framework and repeat.", ge=1)
-  warmup: int = cfglib.setting(3, "Untimed steps before the timed ones (the first, after "
-                               "compilation, is reported as first_step_s).", ge=1)
-  repeats: int = cfglib.setting(3, "Timed blocks per framework (best is kept).", ge=1)
-  torch_threads: tuple[int, ...] = cfglib.setting((1, 2), "Comma-separated torch thread counts to "
-                                                  "time.", check=each_at_least(1, "thread count"))
+class Options(timing.TorchGridOptions):
+  """The benchmark's own flags (and the PyTorch grid's); ``config`` is the cGAN ``Config``."""
+  steps: int = cfglib.setting(30, "Steps per timed block.", ge=1)
+  warmup: int = cfglib.setting(1, "Untimed blocks before the timed ones (the first, after "
+                               "jaxstyle's compilation, is reported as first_block_s).", ge=1)
+  repeats: int = cfglib.setting(3, "Timed blocks of --steps steps per setup (the median is "
+                                "reported, with min and max).", ge=1)
   no_torch: bool = cfglib.setting(False, "Skip PyTorch.")
   config: Any = None  # configs/cgan.py Config (not a flag itself; its fields are)
 
@@ -135,61 +140,61 @@ def _bench_jax_setup(options: Options, mode: str) -> dict:
   t0 = time.perf_counter()
   step = runner.compile(train.make_cgan_step(model, g_tx, d_tx, cfg.loss)).lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  state, m = step(state, batch)
-  jax.block_until_ready(m)
-  first_s = time.perf_counter() - t0
-  for _ in range(options.warmup - 1):
-    state, m = step(state, batch)
-  jax.block_until_ready(m)
-  best = float("inf")
-  for _ in range(options.repeats):
-    t0 = time.perf_counter()
+  box = {"state": state}
+
+  def block():
     for _ in range(options.steps):
-      state, m = step(state, batch)
-    jax.block_until_ready(m)
-    best = min(best, time.perf_counter() - t0)
-  n_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(runner.get_state(state).params))
+      box["state"], box["m"] = step(box["state"], batch)
+    jax.block_until_ready(box["m"])
+
+  t = timing.timed(block, options.warmup, options.repeats)
+  m, best = box["m"], t["median_ms"] / 1e3
+  n_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(runner.get_state(box["state"]).params))
   return {"steps_per_s": options.steps / best, "ms_per_step": 1000 * best / options.steps,
-          "compile_s": compile_s, "first_step_s": first_s, "params": n_params,
+          "compile_s": compile_s, "first_block_s": t["first_call_s"],
+          "spread_ms_per_step": [t["min_ms"] / options.steps, t["max_ms"] / options.steps],
+          "params": n_params,
           "d_loss": runner.get_metrics(m)["d_loss"], "devices": runner.num_devices}
 
 
 def bench_torch(options: Options) -> dict:
-  """Times the PyTorch twin with each of ``--torch_threads``; the fastest is the reference."""
-  import torch  # pylint: disable=g-import-not-at-top
-  setups = {}
-  for n in options.torch_threads:
-    torch.set_num_threads(n)
-    setups[f"{n}_threads"] = _bench_torch_setup(options)
-  return _best(setups)
+  """The PyTorch twin in every variant of the grid (``timing.TorchGrid``); the fastest is the reference.
 
-
-def _bench_torch_setup(options: Options) -> dict:
+  ``torch.compile`` compiles the generator and the discriminator modules (the
+  optimiser steps stay eager).
+  """
   import torch  # pylint: disable=g-import-not-at-top
 
   from peers import cgan as peer_cgan  # pylint: disable=g-import-not-at-top
 
   cfg = options.config
-  torch.manual_seed(cfg.seed)
-  gen, disc = peer_cgan.make_models(cfg)
+  grid = timing.TorchGrid(options, options.warmup, options.repeats)
   x, y = _batch(cfg)
-  trainer = peer_cgan.CGANStep(gen, disc, x, y, z_dim=cfg.z_dim, loss=cfg.loss,
-                               g_lr=cfg.learning_rate, d_lr=_d_learning_rate(cfg), b1=cfg.adam_b1)
-  t0 = time.perf_counter()
-  trainer.step()
-  first_s = time.perf_counter() - t0
-  for _ in range(options.warmup - 1):
-    trainer.step()
-  best = float("inf")
-  for _ in range(options.repeats):
-    t0 = time.perf_counter()
-    for _ in range(options.steps):
-      d_loss = trainer.step()
-    best = min(best, time.perf_counter() - t0)
-  return {"steps_per_s": options.steps / best, "ms_per_step": 1000 * best / options.steps,
-          "first_step_s": first_s, "params": peer_cgan.num_params(gen, disc),
-          "d_loss": float(d_loss.detach()), "threads": torch.get_num_threads()}
+  last = {}
+
+  def build(v: timing.Variant):
+    torch.manual_seed(cfg.seed)
+    gen, disc = peer_cgan.make_models(cfg)
+    last["params"] = peer_cgan.num_params(gen, disc)
+    trainer = peer_cgan.CGANStep(gen, disc, x, y, z_dim=cfg.z_dim, loss=cfg.loss,
+                                 g_lr=cfg.learning_rate, d_lr=_d_learning_rate(cfg), b1=cfg.adam_b1,
+                                 channels_last=v.channels_last)
+    trainer.gen, trainer.disc = grid.compile(trainer.gen, v), grid.compile(trainer.disc, v)
+
+    def block():
+      for _ in range(options.steps):
+        last["d_loss"] = trainer.step()
+      float(last["d_loss"].detach())
+
+    return block
+
+  out = grid.run(build, "steps_per_s", per_call=options.steps)
+  for v in out["variants"].values():
+    v["ms_per_step"] = v["median_ms"] / options.steps
+  best = out["variants"][out["best"]] if out["best"] else {}
+  return {"steps_per_s": out["steps_per_s"], "ms_per_step": best.get("ms_per_step"),
+          "setup": out["best"], "setups": out["variants"], "compile_error": out["compile_error"],
+          "params": last.get("params"), "d_loss": float(last["d_loss"].detach()) if last else None}
 
 
 @register("cgan", help="cGAN train steps/s, jaxstyle vs PyTorch", options=Options,

@@ -10,11 +10,14 @@ Keras/Caffe weights with the default layers (style relu1_1, relu2_1, relu3_1;
 content relu3_2); ``random_full`` uses the same He-random full-depth weights on
 both sides with the classic layers (style relu1_1…relu5_1, content relu4_2).
 Each size: jaxstyle's step is compiled first (``jax_<variant>_compile_s``),
-then ``--steps`` timed steps after 2 warm-up steps, best mean of ``--repeats``
-rounds (other processes share the CPU, so best-of is the fairest figure).
-PyTorch is timed channels_last with all threads, channels_last with 1 thread
-and NCHW with 1 thread; the fastest is the reference. Also reports the step-0
-loss of both sides (parity check). PyTorch runs only if importable.
+then timed in blocks of ``--steps`` steps (``benchmarks.timing.timed``:
+``--warmup`` untimed blocks, the median of ``--repeats`` blocks, with min and
+max as ``*_spread_s_per_step``). The PyTorch twin runs in every variant of
+``benchmarks.timing.TorchGrid`` (eager and ``torch.compile`` of the loss,
+NCHW and channels_last, 1 and all threads: ``torch_variants_s_per_step``);
+the fastest variant is the reference (``torch_s_per_step``, ``torch_best``).
+Also reports the step-0 loss of both sides (parity check). PyTorch runs only
+if importable.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import sys
 import time
 
+from benchmarks import timing
 from benchmarks.registry import each_at_least, register
 from jaxstyle import config as cfglib
 
@@ -37,12 +41,13 @@ def _default_partial() -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Options:
-  """The flags of ``benchmark.py gatys``."""
+class Options(timing.TorchGridOptions):
+  """The flags of ``benchmark.py gatys`` (and the PyTorch grid's)."""
   sizes: tuple[int, ...] = cfglib.setting((256, 512), "Square image sizes, comma-separated.",
                                           check=each_at_least(1))
-  steps: int = cfglib.setting(5, "Timed steps per round.", ge=1)
-  repeats: int = cfglib.setting(3, "Rounds; the best is reported.", ge=1)
+  steps: int = cfglib.setting(5, "Steps per timed block.", ge=1)
+  warmup: int = cfglib.setting(1, "Untimed blocks first (compilation, caches).", ge=1)
+  repeats: int = cfglib.setting(3, "Timed blocks; the median is reported, with min and max.", ge=1)
   weights: str = cfglib.setting("partial", "Real partial Caffe weights (default layers) or random "
                                 "full weights (classic layers), the same on both sides.",
                                 choices=("partial", "random_full"))
@@ -104,59 +109,59 @@ def run(options: Options) -> dict:
       step = jax.jit(optimize.make_step(objective, opt, c)).lower(p, state, variables,
                                                                   targets).compile()
       compile_s = time.perf_counter() - t0
-      t0 = time.perf_counter()
-      p, state, parts = step(p, state, variables, targets)
-      jax.block_until_ready(p)
-      first_s = time.perf_counter() - t0
-      loss0 = float(parts["loss"])
-      p, state, parts = step(p, state, variables, targets)
-      best = float("inf")
-      for _ in range(args.repeats):
-        jax.block_until_ready(p)
-        t0 = time.perf_counter()
+      box = {"p": p, "state": state}
+      loss0 = float(step(p, state, variables, targets)[2]["loss"])
+
+      def block(step=step, box=box, targets=targets, variables=variables):
         for _ in range(args.steps):
-          p, state, parts = step(p, state, variables, targets)
-        jax.block_until_ready(p)
-        best = min(best, (time.perf_counter() - t0) / args.steps)
-      entry[f"jax_{variant}_s_per_step"] = best
+          box["p"], box["state"], _ = step(box["p"], box["state"], variables, targets)
+        jax.block_until_ready(box["p"])
+
+      t = timing.timed(block, args.warmup, args.repeats)
+      entry[f"jax_{variant}_s_per_step"] = t["median_ms"] / 1e3 / args.steps
+      entry[f"jax_{variant}_spread_s_per_step"] = [t["min_ms"] / 1e3 / args.steps,
+                                                    t["max_ms"] / 1e3 / args.steps]
       entry[f"jax_{variant}_compile_s"] = compile_s
-      entry[f"jax_{variant}_first_step_s"] = first_s
       entry[f"jax_{variant}_loss0"] = loss0
     if have_torch:
-      entry.update(_time_torch(peer_gatys, torch, weights, cfg, content, style, args))
-      best = entry["torch_s_per_step"]
+      entry.update(_time_torch(peer_gatys, weights, cfg, content, style, args))
       for variant in args.variants:
-        entry[f"ratio_jax_{variant}_over_torch"] = entry[f"jax_{variant}_s_per_step"] / best
+        entry[f"ratio_jax_{variant}_over_torch"] = timing.ratio(
+            entry[f"jax_{variant}_s_per_step"], entry.get("torch_s_per_step"))
     result["sizes"][str(size)] = entry
     print({size: entry}, file=sys.stderr, flush=True)
   return result
 
 
-def _time_torch(peer_gatys, torch, weights, cfg, content, style, args) -> dict:
-  """The PyTorch twin in each layout/thread setup; ``torch_s_per_step`` is the fastest.
+def _time_torch(peer_gatys, weights, cfg, content, style, args) -> dict:
+  """The PyTorch twin in every variant of the grid; ``torch_s_per_step`` is the fastest's median.
 
-  Which layout and thread count is fastest depends on the machine and its load,
-  so the fastest setup is the fair reference.
+  Which mode, layout and thread count is fastest depends on the machine and
+  its load, so the fastest variant is the fair reference.
   """
-  entry = {}
-  all_threads = torch.get_num_threads()
-  for layout, channels_last, threads in (("channels_last", True, all_threads),
-                                         ("channels_last_1thread", True, 1),
-                                         ("nchw_1thread", False, 1)):
-    torch.set_num_threads(threads)
-    tv = peer_gatys.TorchVGG(weights.params, weights.preprocessing, channels_last=channels_last)
+  grid = timing.TorchGrid(args, args.warmup, args.repeats)
+  loss0 = []
+
+  def build(v):
+    tv = peer_gatys.TorchVGG(weights.params, weights.preprocessing, channels_last=v.channels_last)
     tg = peer_gatys.TorchGatys(tv, content, style, dict(cfg.content_layers),
                                dict(cfg.style_layers), cfg.alpha, cfg.beta, cfg.gamma,
                                cfg.learning_rate)
-    entry["torch_loss0"] = tg.step()["loss"]
-    tg.step()
-    best = float("inf")
-    for _ in range(args.repeats):
-      t0 = time.perf_counter()
+    with peer_gatys.torch.no_grad():
+      loss0.append(tg.loss(tg.x)["loss"].item())
+    tg.loss = grid.compile(tg.loss, v)
+
+    def block():
       for _ in range(args.steps):
         tg.step()
-      best = min(best, (time.perf_counter() - t0) / args.steps)
-    entry[f"torch_{layout}_s_per_step"] = best
-  torch.set_num_threads(all_threads)
-  entry["torch_s_per_step"] = min(v for k, v in entry.items() if k.endswith("_s_per_step"))
+
+    return block
+
+  out = grid.run(build, "steps_per_s", per_call=args.steps)
+  entry = {"torch_loss0": loss0[0] if loss0 else None, "torch_best": out["best"],
+           "torch_compile_error": out["compile_error"],
+           "torch_variants_s_per_step": {k: v["median_ms"] / 1e3 / args.steps
+                                         for k, v in out["variants"].items()}}
+  if out["best"]:
+    entry["torch_s_per_step"] = 1.0 / out["steps_per_s"]
   return entry

@@ -12,7 +12,10 @@ A record (``make_record``) is one JSON object::
             "versions": {"python", "jax", "jaxlib", "flax", "optax",
                          "orbax.checkpoint", "numpy", "torch" (null if absent)},
             "xla_flags": $XLA_FLAGS, "argv": [...],
-            "devices": {"backend", "kind", "count", "local_count"}}}
+            "devices": {"backend", "kind", "count", "local_count"},
+            "memory": {"host_peak_rss_mib": the process's peak resident set,
+                       "device_peak_mib": peak bytes in use on device 0 where the
+                       backend reports it (GPU), else null}}}
 
 ``write_record`` prints it to stdout and, given a path, writes it there
 atomically (parent folders created). Device fields initialise JAX, so
@@ -79,6 +82,20 @@ def devices() -> dict[str, Any]:
           "local_count": jax.local_device_count()}
 
 
+def memory() -> dict[str, float | None]:
+  """Peak host memory of this process and peak device memory (where the backend reports it)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from benchmarks import timing  # pylint: disable=g-import-not-at-top
+  device_peak = None
+  try:
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+      device_peak = stats["peak_bytes_in_use"] / 2.0 ** 20
+  except (AttributeError, NotImplementedError, RuntimeError):
+    pass
+  return {"host_peak_rss_mib": timing.peak_rss_mib(), "device_peak_mib": device_peak}
+
+
 def start(argv: list[str] | None = None) -> dict[str, Any]:
   """What is known before the benchmark runs (date, load, ``argv``); pass it to ``finish``."""
   return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -102,6 +119,7 @@ def finish(started: dict[str, Any]) -> dict[str, Any]:
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "argv": started["argv"],
       "devices": devices(),
+      "memory": memory(),
   }
 
 

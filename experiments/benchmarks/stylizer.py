@@ -56,30 +56,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from benchmarks import timing
 from benchmarks.registry import each_at_least, register
 from jaxstyle import config as cfglib
 
 _EXPERIMENTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TORCH_MODES = ("eager", "compile")
-LAYOUTS = ("nchw", "channels_last")
 # The generator settings the flags carry (defaults: jaxstyle.nets.stylizer.StylizerConfig's).
 ARCH_FIELDS = ("widths", "stem_kernel", "residual_blocks", "latent_dim", "upsample", "output", "dtype")
 
 
-def _threads_check(values: tuple[int, ...]) -> str | None:
-  return None if values and min(values) >= 0 else "needs at least one thread count, each >= 0"
-
-
 @dataclasses.dataclass(frozen=True)
-class Options:
-  """The flags of ``benchmark.py stylizer``."""
+class Options(timing.TorchGridOptions):
+  """The flags of ``benchmark.py stylizer`` (and the PyTorch grid's)."""
   sizes: tuple[int, ...] = cfglib.setting((256, 512, 1024), "Square image sizes, comma-separated.",
                                           check=each_at_least(8))
   batches: tuple[int, ...] = cfglib.setting((1, 4), "Batch sizes, comma-separated.",
@@ -101,12 +94,6 @@ class Options:
                               choices=("float32", "bfloat16"))
   fast_cpu_convs: bool = cfglib.setting(True, "Apply jaxstyle.cpu_tuning's fast-convolution XLA "
                                         "flag before JAX starts.")
-  torch_modes: tuple[str, ...] = cfglib.setting(TORCH_MODES, "PyTorch modes to time.",
-                                                choices=TORCH_MODES)
-  layouts: tuple[str, ...] = cfglib.setting(LAYOUTS, "PyTorch memory formats to time.",
-                                            choices=LAYOUTS)
-  torch_threads: tuple[int, ...] = cfglib.setting((1, 0), "PyTorch thread counts to time (0: all "
-                                                  "cores).", check=_threads_check)
   train_crop: int = cfglib.setting(256, "Training crop size.", ge=8)
   train_batch: int = cfglib.setting(4, "Training batch size.", ge=1)
   no_train: bool = cfglib.setting(False, "Skip the training steps.")
@@ -164,126 +151,62 @@ def _images(seed: int, batch: int, size: int):
   return np.random.default_rng([seed, batch, size]).random((batch, size, size, 3), dtype=np.float32)
 
 
-def _timed(call: Callable[[], Any], warmup: int, repeats: int) -> dict:
-  """``first_call_s``, then ``warmup - 1`` untimed calls, then the median of ``repeats`` calls."""
-  t0 = time.perf_counter()
-  call()
-  first = time.perf_counter() - t0
-  for _ in range(warmup - 1):
-    call()
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    call()
-    times.append(time.perf_counter() - t0)
-  return {"first_call_s": first, "median_ms": 1e3 * statistics.median(times)}
-
-
 def _latent(seed: int, batch: int, dim: int):
   import numpy as np  # pylint: disable=g-import-not-at-top
   return np.random.default_rng([seed, batch, dim]).standard_normal((batch, dim)).astype(np.float32)
 
 
-def _threads(n: int) -> int:
-  """``n``, or every core this process may use for 0."""
-  if n:
-    return n
-  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def _variants(options: Options) -> list[tuple[str, str, int]]:
-  return [(m, l, _threads(t)) for t in options.torch_threads for m in options.torch_modes
-          for l in options.layouts]
-
-
-def _best(variants: dict[str, dict], rate: str) -> dict:
-  """The fastest variant by ``rate`` (None when every variant failed)."""
-  best = max(variants, key=lambda k: variants[k][rate]) if variants else None
-  return {"best": best, rate: variants[best][rate] if best else None, "variants": variants}
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-  return a / b if a and b else None
-
-
 class _Torch:
-  """PyTorch side: times each net in every variant; remembers whether ``torch.compile`` works."""
+  """PyTorch side: both nets in every variant of the grid (``timing.TorchGrid``)."""
 
   def __init__(self, options: Options, gcfg, g_params):
     import torch  # pylint: disable=g-import-not-at-top
     from peers import stylizer as peer  # pylint: disable=g-import-not-at-top
     self.torch, self.peer, self.options = torch, peer, options
-    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
-      if hasattr(torch._dynamo.config, name):  # every size, batch and layout compiles once
-        setattr(torch._dynamo.config, name, 256)
-    self.compile_error = None
+    self.grid = timing.TorchGrid(options, options.warmup, options.repeats)
     torch.manual_seed(options.seed)
     self.arch = cfglib.to_dict(gcfg)
     self.nets = {"twin": peer.TorchStylizer.from_settings(self.arch).load_jax_params(g_params).eval(),
                  "transformer_net": peer.TransformerNet().eval()}
 
-  def fmt(self, layout: str):
-    return self.torch.channels_last if layout == "channels_last" else self.torch.contiguous_format
-
-  def _variants(self) -> Iterator[tuple[str, str, int]]:
-    """(mode, layout, threads) with the thread count set and dynamo's caches cleared."""
-    for mode, layout, threads in _variants(self.options):
-      if mode == "compile" and self.compile_error:
-        continue
-      self.torch.set_num_threads(threads)
-      self.torch._dynamo.reset()  # Inductor specialises its C++ kernels on the thread count
-      yield mode, layout, threads
-    self.torch._dynamo.reset()
-
-  def _measure(self, call: Callable[[], Any], mode: str, layout: str, threads: int) -> dict | None:
-    """``_timed(call)`` plus the variant; None (and ``compile_error`` set) if torch.compile failed."""
-    try:
-      t = _timed(call, self.options.warmup, self.options.repeats)
-    except Exception as e:  # pylint: disable=broad-except  torch.compile's backends may fail
-      if mode != "compile":
-        raise
-      lines = str(e).strip().splitlines() or [""]
-      self.compile_error = f"{type(e).__name__}: {lines[0][:300]}"
-      return None
-    if mode == "compile":
-      t["compile_s"] = t["first_call_s"]
-    t.update(mode=mode, layout=layout, threads=threads)
-    return t
+  @property
+  def compile_error(self) -> str | None:
+    return self.grid.compile_error
 
   def inference(self, name: str, sizes_batches: list[tuple[int, int]]) -> dict[tuple[int, int], dict]:
     """``{(size, batch): {variant: timings}}`` of net ``name``."""
     torch = self.torch
     out = {sb: {} for sb in sizes_batches}
-    for mode, layout, threads in self._variants():
-      net = self.nets[name].to(memory_format=self.fmt(layout))
-      fn = torch.compile(net, dynamic=False) if mode == "compile" else net
+    for v in self.grid.variants():
+      net = self.nets[name].to(memory_format=self.grid.fmt(v))
+      fn = self.grid.compile(net, v)
       for size, batch in sizes_batches:
         x = torch.from_numpy(_images(self.options.seed, batch, size).transpose(0, 3, 1, 2))
-        args = [x.contiguous(memory_format=self.fmt(layout))]
+        args = [x.contiguous(memory_format=self.grid.fmt(v))]
         if name == "twin":
           args.append(torch.from_numpy(_latent(self.options.seed, batch, self.arch["latent_dim"])))
         with torch.inference_mode():
-          t = self._measure(lambda fn=fn, args=args: fn(*args), mode, layout, threads)
+          t = self.grid.measure(lambda fn=fn, args=args: fn(*args), v)
         if t is None:
           break
-        out[(size, batch)][f"{mode}_{layout}_{threads}t"] = {**t, "img_per_s": 1e3 * batch / t["median_ms"]}
+        out[(size, batch)][v.name] = {**t, "img_per_s": 1e3 * batch / t["median_ms"]}
     return out
 
   def train(self, setup: dict) -> dict:
     """Train steps of the twin in every variant; ``setup`` from ``_train_setup``."""
-    variants = {}
-    for mode, layout, threads in self._variants():
+
+    def build(v: timing.Variant):
       self.torch.manual_seed(self.options.seed)
       model = self.peer.TorchStylizer.from_settings(self.arch).load_jax_params(setup["g_params"])
-      step = self.peer.StylizerTrainStep(
+      return self.peer.StylizerTrainStep(
           model, setup["vgg_params"], setup["preprocessing"], setup["content"], setup["grams_np"],
           setup["content_layers"], setup["style_layers"], setup["loss_weights"], setup["bank"],
-          channels_last=layout == "channels_last", seed=self.options.seed,
-          compile_fn=self.torch.compile if mode == "compile" else None)
-      t = self._measure(step.step, mode, layout, threads)
-      if t is not None:
-        variants[f"{mode}_{layout}_{threads}t"] = {**t, "steps_per_s": 1e3 / t["median_ms"]}
-    return _best(variants, "steps_per_s")
+          channels_last=v.channels_last, seed=self.options.seed,
+          compile_fn=self.torch.compile if v.mode == "compile" else None).step
+
+    out = self.grid.run(build, "steps_per_s")
+    del out["compile_error"]
+    return out
 
 
 def _jax_inference(gcfg, params, options: Options, sizes_batches) -> tuple[dict, Any]:
@@ -302,7 +225,7 @@ def _jax_inference(gcfg, params, options: Options, sizes_batches) -> tuple[dict,
     compile_s = time.perf_counter() - t0
     if first is None:
       first = np.asarray(compiled(params, x, lat))
-    t = _timed(lambda c=compiled, x=x, lat=lat: jax.block_until_ready(c(params, x, lat)),
+    t = timing.timed(lambda c=compiled, x=x, lat=lat: jax.block_until_ready(c(params, x, lat)),
                options.warmup, options.repeats)
     out[(size, batch)] = {"compile_s": compile_s, **t, "img_per_s": 1e3 * batch / t["median_ms"]}
   return out, first
@@ -354,7 +277,7 @@ def _jax_train(setup: dict, options: Options) -> dict:
     box[0], metrics = compiled(box[0], batch)
     jax.block_until_ready(metrics)
 
-  t = _timed(call, options.warmup, options.repeats)
+  t = timing.timed(call, options.warmup, options.repeats)
   return {"compile_s": compile_s, **t, "steps_per_s": 1e3 / t["median_ms"]}
 
 
@@ -381,25 +304,6 @@ def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str
   return rows
 
 
-def _peak_rss_mib() -> float:
-  """This process's peak resident set size in MiB.
-
-  ``VmHWM`` of ``/proc/self/status`` where it exists: Linux carries
-  ``ru_maxrss`` over ``execve``, so a fresh subprocess's ``ru_maxrss`` starts
-  at its parent's size; ``VmHWM`` belongs to the new program's memory alone.
-  Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
-  """
-  try:
-    with open("/proc/self/status", encoding="ascii") as f:
-      for line in f:
-        if line.startswith("VmHWM:"):
-          return int(line.split()[1]) / 1024.0
-  except OSError:
-    pass
-  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return rss / 2.0 ** 20 if sys.platform == "darwin" else rss / 1024.0
-
-
 def _peak_memory_child(spec: dict) -> dict:
   """Runs one inference of ``spec["impl"]``; returns ``before_run_mib`` and ``peak_mib``."""
   size, batch = spec["size"], spec["batch"]
@@ -413,7 +317,7 @@ def _peak_memory_child(spec: dict) -> dict:
     gcfg = cfglib.from_dict(st.StylizerConfig, spec["arch"])
     params = jax.device_put(random_generator_params(gcfg, spec["seed"]))
     x, lat = jax.device_put(images), jax.device_put(_latent(spec["seed"], batch, gcfg.latent_dim))
-    before = _peak_rss_mib()
+    before = timing.peak_rss_mib()
     jax.block_until_ready(jax.jit(st.stylizer_fn(gcfg))(params, x, lat))
   else:
     import torch  # pylint: disable=g-import-not-at-top
@@ -426,10 +330,10 @@ def _peak_memory_child(spec: dict) -> dict:
     x = torch.from_numpy(images.transpose(0, 3, 1, 2)).contiguous(memory_format=fmt)
     args = ((x,) if spec["impl"] == "transformer_net" else
             (x, torch.from_numpy(_latent(spec["seed"], batch, a["latent_dim"]))))
-    before = _peak_rss_mib()
+    before = timing.peak_rss_mib()
     with torch.inference_mode():
       net(*args)
-  out = {"before_run_mib": before, "peak_mib": _peak_rss_mib()}
+  out = {"before_run_mib": before, "peak_mib": timing.peak_rss_mib()}
   if spec["impl"] != "jaxstyle":
     out["layout"] = spec["layout"]
   return out
@@ -467,8 +371,8 @@ def run(options: Options) -> dict:
     for name in ("twin", "transformer_net"):
       timings = torch_side.inference(name, sizes_batches)
       for row in rows:
-        row[name] = _best(timings[(row["size"], row["batch"])], "img_per_s")
-        row[f"jaxstyle_over_{name}"] = _ratio(row["jaxstyle"]["img_per_s"], row[name]["img_per_s"])
+        row[name] = timing.best(timings[(row["size"], row["batch"])], "img_per_s")
+        row[f"jaxstyle_over_{name}"] = timing.ratio(row["jaxstyle"]["img_per_s"], row[name]["img_per_s"])
       best = rows[-1][name]["best"]
       layouts[name] = rows[-1][name]["variants"][best]["layout"] if best else "nchw"
   result["inference"] = rows
@@ -478,7 +382,7 @@ def run(options: Options) -> dict:
              "jaxstyle": _jax_train(setup, options)}
     if torch_side is not None:
       train["twin"] = torch_side.train(setup)
-      train["jaxstyle_over_twin"] = _ratio(train["jaxstyle"]["steps_per_s"], train["twin"]["steps_per_s"])
+      train["jaxstyle_over_twin"] = timing.ratio(train["jaxstyle"]["steps_per_s"], train["twin"]["steps_per_s"])
     result["train"] = train
   if torch_side is not None:
     result["torch_compile_error"] = torch_side.compile_error

@@ -17,6 +17,13 @@ after one warm-up (the median is reported too), apart from the compile time
 per CPU-second of this process (``*_per_cpu_s``, ``*_vs_matmul_cpu_s``),
 which a loaded machine distorts much less than wall-clock rates.
 
+The in-house PyTorch trunk (``peers.vgg``, the same weights, preprocessing
+included) is timed at every size in every variant of
+``benchmarks.timing.TorchGrid`` (eager and ``torch.compile``, NCHW and
+channels_last, 1 and all threads; median of ``--repeats`` after one warm-up);
+the fastest variant is the reference (``torch_forward_*``,
+``torch_fwd_bwd_*``, ``jax_over_torch_*``). ``--no_torch`` skips it.
+
 XLA flags cannot change inside a process: compare them by running this
 benchmark under different ``XLA_FLAGS`` (recorded in the record's ``meta``).
 """
@@ -27,6 +34,7 @@ import dataclasses
 import statistics
 import time
 
+from benchmarks import timing
 from benchmarks.registry import each_at_least, register
 from jaxstyle import config as cfglib
 
@@ -118,8 +126,8 @@ def _build(weights: vgg.VGGWeights, layout: str, dtype, weights_mode: str):
 
 
 @dataclasses.dataclass(frozen=True)
-class Options:
-  """The flags of ``benchmark.py vgg``."""
+class Options(timing.TorchGridOptions):
+  """The flags of ``benchmark.py vgg`` (and the PyTorch grid's)."""
   sizes: tuple[int, ...] = cfglib.setting((256, 512), "Square input sizes, comma-separated.",
                                           check=each_at_least(16))
   batch: int = cfglib.setting(1, "Images per call.", ge=1)
@@ -133,6 +141,63 @@ class Options:
   matmul_n: int = cfglib.setting(2048, "Matrix size of the matmul reference.", gt=0)
   no_backward: bool = cfglib.setting(False, "Skip forward+backward.")
   seed: int = cfglib.setting(0, "Seed of weights and inputs.")
+  no_torch: bool = cfglib.setting(False, "Skip the PyTorch trunk.")
+
+
+def _torch_side(weights, options: Options, entry: dict, x_nhwc) -> None:
+  """Adds the PyTorch trunk's best forward (and forward+backward) timings to ``entry``."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from peers import vgg as peer_vgg  # pylint: disable=g-import-not-at-top
+  grid = timing.TorchGrid(options, warmup=1, repeats=options.repeats)
+  params = {k: {n: np.asarray(a) for n, a in v.items()} for k, v in weights.params.items()}
+  x0 = torch.from_numpy(np.asarray(x_nhwc).transpose(0, 3, 1, 2).copy())
+
+  def trunk(v):
+    features = peer_vgg.features_from_params(params, channels_last=v.channels_last)
+
+    def forward(x):
+      x = peer_vgg.preprocess(x, weights.preprocessing)
+      return features(x.contiguous(memory_format=grid.fmt(v)))
+
+    return grid.compile(forward, v)
+
+  def build_forward(v):
+    fn, x = trunk(v), x0.contiguous(memory_format=grid.fmt(v))
+
+    def call():
+      with torch.inference_mode():
+        fn(x)
+    return call
+
+  def build_fwd_bwd(v):
+    fn = trunk(v)
+
+    def call():
+      x = x0.clone().requires_grad_(True)
+      (fn(x) ** 2).sum().backward()
+    return call
+
+  parts = [("forward", build_forward, 1)] + ([] if options.no_backward else
+                                             [("fwd_bwd", build_fwd_bwd, 2)])
+  for part, build, mult in parts:
+    out = grid.run(build, "calls_per_s")
+    entry[f"torch_{part}_best"] = out["best"]
+    entry[f"torch_{part}_variants_median_ms"] = {k: t["median_ms"] for k, t in out["variants"].items()}
+    if out["best"]:
+      entry[f"torch_{part}_median_ms"] = 1e3 / out["calls_per_s"]
+      entry[f"torch_{part}_gflops"] = mult * entry["gflop_forward"] * out["calls_per_s"]
+      entry[f"jax_over_torch_{part}"] = timing.ratio(entry[f"torch_{part}_median_ms"],
+                                                     entry[f"{part}_median_ms"])
+    entry["torch_compile_error"] = out["compile_error"]
+
+
+def _have_torch() -> bool:
+  try:
+    import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    return True
+  except ImportError:
+    return False
 
 
 @register("vgg", help="VGG-19 forward / forward+backward vs matmul GFLOP/s", options=Options)
@@ -170,6 +235,8 @@ def run(options: Options) -> dict:
                     "fwd_bwd_best_ms": best * 1e3, "fwd_bwd_median_ms": median * 1e3,
                     "fwd_bwd_gflops": 2 * flops / best / 1e9,
                     "fwd_bwd_gflops_per_cpu_s": 2 * flops / cpu / 1e9})
+    if not args.no_torch and _have_torch():
+      _torch_side(weights, args, entry, x)
     results.append(entry)
   matmul_after = matmul_gflops(args.matmul_n, args.repeats, args.seed)
   matmul_rate = max(matmul_before["gflops"], matmul_after["gflops"])

@@ -48,8 +48,10 @@ def test_smoke_run_writes_record_with_metadata(tmp_path):
   (row,) = record["results"]["sizes"]
   assert row["n"] == 300 and row["matches_numpy"] and "first_call_s" in row
   meta = record["meta"]
-  for key in ("date", "duration_s", "machine", "git", "versions", "xla_flags", "devices", "argv"):
+  for key in ("date", "duration_s", "machine", "git", "versions", "xla_flags", "devices", "argv",
+              "memory"):
     assert key in meta, key
+  assert meta["memory"]["host_peak_rss_mib"] > 50  # Python + JAX alone is more than that
   assert meta["machine"]["cpu_model"] and meta["machine"]["cores"] >= 1
   assert set(meta["git"]) == {"commit", "dirty"}
   for lib in ("jax", "jaxlib", "flax", "optax", "orbax.checkpoint", "torch"):
@@ -64,13 +66,18 @@ def test_bench_cgan_same_architecture_both_setups(arch):
   pytest.importorskip("torch")
   proc = run_experiment("benchmark.py", "cgan", "--steps=1", "--repeats=1", "--warmup=1",
                         "--batch_size=8", "--g_width=8", "--d_width=8", "--d_feature_dim=16",
-                        "--embed_dim=4", "--z_dim=8", "--cpu_devices=2", "--torch_threads=1", *arch)
+                        "--embed_dim=4", "--z_dim=8", "--cpu_devices=2", "--torch_threads=1",
+                        "--torch_modes=eager", *arch)
   out = json.loads(proc.stdout)["results"]
   jax_setups = out["jax"]["setups"]
   assert set(jax_setups) == {"jit", "shard_map_2dev"}
   assert jax_setups["jit"]["devices"] == 1 and jax_setups["shard_map_2dev"]["devices"] == 2
   assert all(s["compile_s"] > 0 for s in jax_setups.values())  # compile time apart from steps
-  assert out["torch"]["setups"]["1_threads"]["threads"] == 1
+  # The PyTorch grid: every requested variant timed, the fastest is the reference.
+  setups = out["torch"]["setups"]
+  assert set(setups) == {"eager_nchw_1t", "eager_channels_last_1t"}
+  assert all(s["threads"] == 1 and s["mode"] == "eager" for s in setups.values())
+  assert out["torch"]["steps_per_s"] == max(s["steps_per_s"] for s in setups.values())
   # Same architecture: the in-house PyTorch nets have exactly jaxstyle's parameter count.
   assert out["jax"]["params"] == out["torch"]["params"] and "warning" not in out
   assert out["jax_over_torch"] == pytest.approx(out["jax"]["steps_per_s"] / out["torch"]["steps_per_s"])

@@ -1,0 +1,183 @@
+"""How every benchmark times things, and how it puts a PyTorch peer at its best.
+
+* ``timed(call, warmup, repeats)``: the first call apart (``first_call_s``:
+  compilation, caches), ``warmup - 1`` more untimed calls, then ``repeats``
+  timed calls: ``median_ms`` with its spread (``min_ms``, ``max_ms``,
+  ``iqr_ms``) and every time (``times_ms``).
+* ``TorchGrid``: a PyTorch peer is timed in every variant
+  ``{mode}_{layout}_{threads}t`` of modes (eager, ``torch.compile``), memory
+  layouts (NCHW, channels_last) and thread counts (0 = every core); the
+  fastest variant is the reference (``best``). A peer timed in one setup
+  only would make any "parity" claim against its weakest form. When
+  ``torch.compile`` fails on a machine, the reason is kept
+  (``compile_error``) and the eager variants stand.
+* ``peak_rss_mib()``: the process's peak resident set.
+
+Benchmarks add the grid's flags with ``TorchGridOptions`` (a dataclass
+mixin: ``torch_modes``, ``layouts``, ``torch_threads``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+from jaxstyle import config as cfglib
+
+TORCH_MODES = ("eager", "compile")
+LAYOUTS = ("nchw", "channels_last")
+
+
+def timed(call: Callable[[], Any], warmup: int = 1, repeats: int = 3) -> dict:
+  """Times ``call`` (which must block until its work is done); see the module docstring."""
+  t0 = time.perf_counter()
+  call()
+  first = time.perf_counter() - t0
+  for _ in range(warmup - 1):
+    call()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    call()
+    times.append(1e3 * (time.perf_counter() - t0))
+  q = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else times * 3
+  return {"first_call_s": first, "median_ms": statistics.median(times), "min_ms": min(times),
+          "max_ms": max(times), "iqr_ms": q[2] - q[0], "repeats": repeats, "times_ms": times}
+
+
+def threads(n: int) -> int:
+  """``n``, or every core this process may use for 0."""
+  if n:
+    return n
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def threads_check(values: tuple[int, ...]) -> str | None:
+  return None if values and min(values) >= 0 else "needs at least one thread count, each >= 0"
+
+
+def best(variants: dict[str, dict], rate: str) -> dict:
+  """``{"best": name, rate: value, "variants": variants}``, the highest ``rate`` (None if empty)."""
+  name = max(variants, key=lambda k: variants[k][rate]) if variants else None
+  return {"best": name, rate: variants[name][rate] if name else None, "variants": variants}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+  return a / b if a and b else None
+
+
+def peak_rss_mib() -> float:
+  """This process's peak resident set size in MiB.
+
+  ``VmHWM`` of ``/proc/self/status`` where it exists: Linux carries
+  ``ru_maxrss`` over ``execve``, so a fresh subprocess's ``ru_maxrss`` starts
+  at its parent's size; ``VmHWM`` belongs to the new program's memory alone.
+  Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+  """
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024.0
+  except OSError:
+    pass
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return rss / 2.0 ** 20 if sys.platform == "darwin" else rss / 1024.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchGridOptions:
+  """The PyTorch grid's flags (a mixin of a benchmark's ``Options``)."""
+  torch_modes: tuple[str, ...] = cfglib.setting(TORCH_MODES, "PyTorch modes to time: eager, "
+                                                "compile (torch.compile, Inductor).",
+                                                choices=TORCH_MODES)
+  layouts: tuple[str, ...] = cfglib.setting(LAYOUTS, "PyTorch memory formats to time.",
+                                            choices=LAYOUTS)
+  torch_threads: tuple[int, ...] = cfglib.setting((1, 0), "PyTorch thread counts to time (0: all "
+                                                  "cores).", check=threads_check)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  mode: str
+  layout: str
+  threads: int
+
+  @property
+  def name(self) -> str:
+    return f"{self.mode}_{self.layout}_{self.threads}t"
+
+  @property
+  def channels_last(self) -> bool:
+    return self.layout == "channels_last"
+
+
+class TorchGrid:
+  """Runs a PyTorch peer in every variant of ``options`` (a ``TorchGridOptions``).
+
+  ``variants()`` yields each ``Variant`` with torch's thread count set and
+  dynamo's caches cleared (Inductor specialises its kernels on the thread
+  count); ``compile(fn, variant)`` is ``torch.compile(fn)`` in compile mode;
+  ``measure(call, variant)`` times it, or returns None when compiling failed.
+  """
+
+  def __init__(self, options: TorchGridOptions, warmup: int, repeats: int):
+    import torch  # pylint: disable=g-import-not-at-top
+    self.torch, self.options, self.warmup, self.repeats = torch, options, warmup, repeats
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+      if hasattr(torch._dynamo.config, name):  # every size, batch and layout compiles once
+        setattr(torch._dynamo.config, name, 256)
+    self.compile_error: str | None = None
+
+  def fmt(self, variant: Variant):
+    return self.torch.channels_last if variant.channels_last else self.torch.contiguous_format
+
+  def variants(self) -> Iterator[Variant]:
+    torch = self.torch
+    default_threads = torch.get_num_threads()
+    o = self.options
+    for v in [Variant(m, l, threads(t)) for t in o.torch_threads for m in o.torch_modes
+              for l in o.layouts]:
+      if v.mode == "compile" and self.compile_error:
+        continue
+      torch.set_num_threads(v.threads)
+      torch._dynamo.reset()
+      yield v
+    torch._dynamo.reset()
+    torch.set_num_threads(default_threads)
+
+  def compile(self, fn: Callable, variant: Variant) -> Callable:
+    return self.torch.compile(fn, dynamic=False) if variant.mode == "compile" else fn
+
+  def measure(self, call: Callable[[], Any], variant: Variant) -> dict | None:
+    """``timed(call)`` plus the variant's settings; None (``compile_error`` set) if compiling failed."""
+    try:
+      t = timed(call, self.warmup, self.repeats)
+    except Exception as e:  # pylint: disable=broad-except  torch.compile's backends may fail
+      if variant.mode != "compile":
+        raise
+      lines = str(e).strip().splitlines() or [""]
+      self.compile_error = f"{type(e).__name__}: {lines[0][:300]}"
+      return None
+    if variant.mode == "compile":
+      t["compile_s"] = t["first_call_s"]
+    t.update(mode=variant.mode, layout=variant.layout, threads=variant.threads)
+    return t
+
+  def run(self, build: Callable[[Variant], Callable[[], Any]], rate: str,
+          per_call: float = 1.0) -> dict:
+    """Times ``build(variant)`` in every variant; ``rate`` = ``per_call`` / median seconds.
+
+    Returns ``best(...)`` of the variants plus ``compile_error``.
+    """
+    variants = {}
+    for v in self.variants():
+      t = self.measure(build(v), v)
+      if t is not None:
+        variants[v.name] = {**t, rate: 1e3 * per_call / t["median_ms"]}
+    return {**best(variants, rate), "compile_error": self.compile_error}
