@@ -200,11 +200,17 @@ def _parse_flags(argv: list[str]) -> list[str]:
     raise
 
 
-def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
-  """``absl.app.run(main)`` with one-line user errors (exit 2) and ``--help`` exiting 0."""
+def run(main: Callable[[list[str]], Any], argv: list[str] | None = None,
+        positional: bool = False) -> None:
+  """``absl.app.run(main)`` with one-line user errors (exit 2) and ``--help`` exiting 0.
+
+  ``positional``: the command takes positional arguments (e.g. input files);
+  ``main`` receives them after the program name, as absl passes them
+  (flags may come before or after them). Otherwise any is an error.
+  """
 
   def wrapped(args):
-    if len(args) > 1:
+    if len(args) > 1 and not positional:
       fail(f"unexpected positional arguments: {' '.join(args[1:])} (see --help)")
     try:
       main(args)
@@ -220,10 +226,14 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None
 
 @dataclasses.dataclass(frozen=True)
 class Subcommand:
-  """One subcommand: a one-line ``help``, ``define()`` for its flags, ``main(argv)``."""
+  """One subcommand: a one-line ``help``, ``define()`` for its flags, ``main(argv)``.
+
+  ``positional``: it takes positional arguments (``main`` gets them in ``argv[1:]``).
+  """
   help: str
   define: Callable[[], None]
   main: Callable[[list[str]], Any]
+  positional: bool = False
 
 
 def run_subcommands(commands: Mapping[str, Subcommand], doc: str | None = None,
@@ -252,4 +262,4 @@ def run_subcommands(commands: Mapping[str, Subcommand], doc: str | None = None,
   if main_module is not None:  # absl's --help prints the main module's docstring
     main_module.__doc__ = f"{prog} {name}: {cmd.help}\n\nUSAGE: {prog} {name} [flags]\n"
   sys.argv = [prog] + argv[2:]
-  run(cmd.main, argv=[prog] + argv[2:])
+  run(cmd.main, argv=[prog] + argv[2:], positional=cmd.positional)
