@@ -2,6 +2,9 @@
 
   python experiments/benchmark.py NAME [flags] [--out results.json]
   python experiments/benchmark.py NAME --help    # that benchmark's flags
+  python experiments/benchmark.py all [--preset quick|full] [--seed 0] [--checkpoint RUN] \
+      --out results.json                         # the whole suite in one file (benchmarks.suite)
+  python experiments/report.py results.json --out report/   # tables and plots
 
 Every benchmark takes ``--out PATH``: the record is printed on stdout and, with
 ``--out``, also written there. Each benchmark is a module of
@@ -35,6 +38,46 @@ def _subcommand(bench: benchmarks.Benchmark) -> cli.Subcommand:
   return cli.Subcommand(bench.help, define=define, main=main)
 
 
+def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcommand:
+  from benchmarks import suite  # pylint: disable=g-import-not-at-top
+  names = suite.suite_names(registered)
+
+  def define():
+    flags.DEFINE_enum("preset", "quick", list(suite.PRESETS), "quick: smaller sizes and fewer "
+                      "steps (benchmarks.suite.QUICK, about half an hour here); full: every "
+                      "benchmark's own defaults (hours on a 2-core CPU).")
+    flags.DEFINE_integer("seed", 0, "Seed given to every benchmark (weights, inputs, data order).")
+    flags.DEFINE_string("checkpoint", "", "A train_stylizer.py run directory: stylizer_quality and "
+                        "personalize need it (skipped without), retrieval_quality adds its "
+                        "style encoder.")
+    flags.DEFINE_list("only", [], f"Run only these benchmarks (default: all of {','.join(names)}).")
+    flags.DEFINE_list("skip", [], "Leave these benchmarks out.")
+    flags.DEFINE_string("out", None, "Write the suite JSON here (rewritten after each benchmark, "
+                        "so an interrupted suite keeps what it finished).")
+
+  def main(argv):
+    del argv
+    for flag in ("only", "skip"):
+      unknown = [n for n in FLAGS[flag].value if n not in names]
+      if unknown:
+        raise cli.UsageError(f"--{flag}: unknown benchmark(s) {', '.join(unknown)}; choose from "
+                             f"{', '.join(names)}")
+    chosen = tuple(n for n in names if (not FLAGS.only or n in FLAGS.only) and n not in FLAGS.skip)
+    result = suite.run_suite(chosen, FLAGS.preset, FLAGS.seed, FLAGS.checkpoint, FLAGS.out,
+                             argv=_ARGV)
+    done = [r["benchmark"] for r in result["records"]]
+    print(f"done: {', '.join(done) or 'nothing'}"
+          + "".join(f"; skipped {n}: {why}" for n, why in result["skipped"].items())
+          + "".join(f"; FAILED {n}: {why}" for n, why in result["failed"].items()))
+    if result["failed"]:
+      sys.exit(1)
+
+  return cli.Subcommand("every benchmark in one run and one suite file (--preset, --seed)",
+                        define=define, main=main)
+
+
 if __name__ == "__main__":
-  cli.run_subcommands({name: _subcommand(b) for name, b in benchmarks.load_all().items()},
-                      doc=__doc__)
+  _registered = benchmarks.load_all()
+  _commands = {"all": _suite_subcommand(_registered)}
+  _commands.update({name: _subcommand(b) for name, b in _registered.items()})
+  cli.run_subcommands(_commands, doc=__doc__)

@@ -86,6 +86,11 @@ def options_from_flags() -> Options:
   return cli.config_from_flags(Options, config=cli.config_from_flags(_config_cls()))
 
 
+def default_options() -> Options:
+  """The options without flags: the benchmark's defaults, ``Config`` with ``DEFAULTS``."""
+  return Options(config=cfglib.validate(_config_cls()(**DEFAULTS)))
+
+
 def config_dict(options: Options) -> dict:
   """The record's config: the benchmark's options and the ``Config`` fields it uses."""
   out = cfglib.to_dict(options)
@@ -199,7 +204,7 @@ def bench_torch(options: Options) -> dict:
 
 @register("cgan", help="cGAN train steps/s, jaxstyle vs PyTorch", options=Options,
           define_flags=define_flags, options_from_flags=options_from_flags,
-          config_dict=config_dict)
+          config_dict=config_dict, default_options=default_options)
 def run(options: Options) -> dict:
   """Runs both frameworks; see the module docstring."""
   result = {"jax": bench_jax(options)}

@@ -59,6 +59,7 @@ class Options(timing.TorchGridOptions):
                                              check=lambda v: None if v else "needs a variant")
   xla_flags: str | None = cfglib.setting(None, "Extra XLA_FLAGS (set before JAX starts).")
   no_torch: bool = cfglib.setting(False, "Skip the PyTorch side.")
+  seed: int = cfglib.setting(0, "Seed of the random images (and of random_full's weights).")
 
 
 @register("gatys", help="one Gatys optimisation step, jaxstyle vs PyTorch", options=Options)
@@ -78,10 +79,10 @@ def run(options: Options) -> dict:
     weights = vgg.load_weights(path)
     cfg = optimize.StylizeConfig(gamma=1e-2)
   else:
-    weights = vgg.random_weights(jax.random.PRNGKey(0), "conv5_4")
+    weights = vgg.random_weights(jax.random.PRNGKey(args.seed), "conv5_4")
     cfg = optimize.StylizeConfig(style_layers=optimize.CLASSIC_STYLE_LAYERS,
                                  content_layers=optimize.CLASSIC_CONTENT_LAYERS, gamma=1e-2)
-  rng = np.random.RandomState(0)
+  rng = np.random.RandomState(args.seed)
   result = {"weights_source": weights.source,
             "layers": {"content": dict(cfg.content_layers), "style": dict(cfg.style_layers)},
             "sizes": {}}

@@ -36,6 +36,7 @@ class Benchmark:
   define_flags: Callable[[], None]
   options_from_flags: Callable[[], Any]
   config_dict: Callable[[Any], dict]
+  default_options: Callable[[], Any]
 
 
 _REGISTRY: dict[str, Benchmark] = {}
@@ -44,7 +45,8 @@ _REGISTRY: dict[str, Benchmark] = {}
 def register(name: str, *, help: str, options: type,  # pylint: disable=redefined-builtin
              define_flags: Callable[[], None] | None = None,
              options_from_flags: Callable[[], Any] | None = None,
-             config_dict: Callable[[Any], dict] | None = None) -> Callable:
+             config_dict: Callable[[Any], dict] | None = None,
+             default_options: Callable[[], Any] | None = None) -> Callable:
   """Registers the decorated ``run(options) -> dict`` as benchmark ``name``.
 
   Args:
@@ -56,6 +58,8 @@ def register(name: str, *, help: str, options: type,  # pylint: disable=redefine
       ``cli.config_from_flags(options)``).
     config_dict: ``options`` -> the record's ``config`` (default:
       ``jaxstyle.config.to_dict``).
+    default_options: the options without flags, for ``benchmark.py all``
+      (default: ``options()``).
 
   Raises:
     ValueError: ``name`` is already registered.
@@ -68,7 +72,8 @@ def register(name: str, *, help: str, options: type,  # pylint: disable=redefine
         name=name, help=help, options=options, run=run,
         define_flags=define_flags or (lambda: cli.define_config_flags(options)),
         options_from_flags=options_from_flags or (lambda: cli.config_from_flags(options)),
-        config_dict=config_dict or cfglib.to_dict)
+        config_dict=config_dict or cfglib.to_dict,
+        default_options=default_options or options)
     return run
 
   return decorate

@@ -134,14 +134,15 @@ def to_json(record: dict[str, Any]) -> str:
   return json.dumps(jsonable(record), indent=2, sort_keys=True) + "\n"
 
 
-def write_record(record: dict[str, Any], out: str | None = None) -> str:
-  """Prints ``record`` as JSON on stdout and, if ``out`` is given, writes it there; returns the text."""
+def write_record(record: dict[str, Any], out: str | None = None, echo: bool = True) -> str:
+  """Prints ``record`` as JSON on stdout (``echo``) and writes it to ``out`` if given; returns the text."""
   from jaxstyle import fileio  # pylint: disable=g-import-not-at-top
   text = to_json(record)
   if out:
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     fileio.atomic_write_text(out, text)
-  sys.stdout.write(text)
-  sys.stdout.flush()
+  if echo:
+    sys.stdout.write(text)
+    sys.stdout.flush()
   return text

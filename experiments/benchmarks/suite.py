@@ -1,0 +1,103 @@
+"""``benchmark.py all``: every benchmark in one run, one seed, one suite file.
+
+  python experiments/benchmark.py all [--preset quick|full] [--seed 0] [--checkpoint RUN]
+      [--only vgg,gatys,...] [--skip personalize,...] --out results.json
+
+A suite file is one JSON object::
+
+  {"suite": "jaxstyle-benchmarks", "version": 1, "preset": "quick", "seed": 0,
+   "records": [record, ...],             # benchmarks.results records, in SUITE order
+   "skipped": {name: reason},            # e.g. needs --checkpoint
+   "failed": {name: "Type: message"},    # the suite goes on; exit status 1 at the end
+   "meta": {...}}                        # as a record's, for the whole run
+
+Each benchmark runs in this process with its own defaults (``full``) or the
+smaller ``QUICK`` settings, ``seed`` wherever it has one (the cGAN's in its
+``Config``), and ``checkpoint`` for those that measure a trained stylizer.
+``--out`` is rewritten after every benchmark, so an interrupted suite keeps
+what it finished. ``experiments/report.py`` reads suite files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import traceback
+from typing import Any
+
+from benchmarks import registry, results
+from jaxstyle import config as cfglib
+from jaxstyle.errors import JaxstyleError
+
+# The suite, in the order it runs (speed first, then quality). stylizer_published needs a checkout
+# of a published model's repository, so it runs only by name.
+SUITE = ("vgg", "gatys", "gatys_quality", "cgan", "cgan_quality", "retrieval", "stylizer",
+         "retrieval_quality", "stylizer_quality", "stylize_tradeoff", "personalize")
+# Benchmarks that measure a trained stylizer (run directory of train_stylizer.py).
+NEEDS_CHECKPOINT = ("stylizer_quality", "personalize")
+# Optional checkpoint: the style encoder joins the retrieval descriptors when given.
+TAKES_CHECKPOINT = NEEDS_CHECKPOINT + ("retrieval_quality",)
+
+# ``--preset quick``: each benchmark's settings that differ from its defaults (about 20-30 minutes
+# on a 2-core CPU with a checkpoint). ``full`` uses every benchmark's defaults.
+QUICK: dict[str, dict[str, Any]] = {
+    "vgg": {"sizes": (128, 256), "repeats": 3},
+    "gatys": {"sizes": (256,), "steps": 3},
+    "gatys_quality": {"size": 256, "quality_steps": 100},
+    "cgan": {"steps": 10},
+    "cgan_quality": {"steps": 500},
+    "retrieval": {"sizes": (100_000,)},
+    "stylizer": {"sizes": (256,), "batches": (1,), "memory_size": 256, "memory_batches": (1,)},
+    "stylizer_quality": {"photos": 1, "gatys_steps": 100, "unseen_count": 2},
+    "personalize": {"pairs": 2, "seeds": 1, "rounds": 5, "parts": ("simulated",)},
+}
+PRESETS = ("quick", "full")
+
+
+def suite_names(registered: dict[str, registry.Benchmark]) -> tuple[str, ...]:
+  """The suite's benchmarks that are registered, in order."""
+  return tuple(n for n in SUITE if n in registered)
+
+
+def options_for(bench: registry.Benchmark, preset: str, seed: int, checkpoint: str) -> Any:
+  """``bench``'s options: its defaults, the preset's changes, ``seed`` and ``checkpoint``."""
+  opts = bench.default_options()
+  changes = dict(QUICK.get(bench.name, {})) if preset == "quick" else {}
+  names = {f.name for f in dataclasses.fields(opts)}
+  changes = {k: v for k, v in changes.items() if k in names}
+  if "seed" in names:
+    changes["seed"] = seed
+  elif getattr(opts, "config", None) is not None and hasattr(opts.config, "seed"):
+    changes["config"] = dataclasses.replace(opts.config, seed=seed)
+  if checkpoint and bench.name in TAKES_CHECKPOINT and "checkpoint" in names:
+    changes["checkpoint"] = checkpoint
+  return cfglib.validate(dataclasses.replace(opts, **changes))
+
+
+def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, out: str | None,
+              argv: list[str] | None = None) -> dict[str, Any]:
+  """Runs ``names`` in order; writes the suite to ``out`` after each; returns it."""
+  benches = registry.registered()
+  started = results.start(argv)
+  suite: dict[str, Any] = {"suite": "jaxstyle-benchmarks", "version": 1, "preset": preset,
+                           "seed": seed, "records": [], "skipped": {}, "failed": {}}
+  for i, name in enumerate(names):
+    bench = benches[name]
+    if name in NEEDS_CHECKPOINT and not checkpoint:
+      suite["skipped"][name] = "needs --checkpoint (a train_stylizer.py run directory)"
+      continue
+    print(f"[{i + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
+    try:
+      options = options_for(bench, preset, seed, checkpoint)
+      bench_started = results.start(argv)
+      measured = bench.run(options)
+      suite["records"].append(results.make_record(name, bench.config_dict(options), measured,
+                                                  results.finish(bench_started)))
+    except (JaxstyleError, Exception) as e:  # pylint: disable=broad-except  one failure must not end the suite
+      suite["failed"][name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+      traceback.print_exc(file=sys.stderr)
+    suite["meta"] = results.finish(started)
+    results.write_record(suite, out, echo=False)
+  suite["meta"] = results.finish(started)
+  results.write_record(suite, out, echo=False)
+  return suite
