@@ -120,13 +120,14 @@ def bench_jax(options: Options) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   if options.config.cpu_devices:
     jax.config.update("jax_num_cpu_devices", options.config.cpu_devices)  # before the backend starts
-  setups = {"jit": _bench_jax_setup(options, "jit")}
+  matmul = timing.matmul_gflops(seed=options.config.seed)
+  setups = {"jit": _bench_jax_setup(options, "jit", matmul)}
   if jax.device_count() > 1:
-    setups[f"shard_map_{jax.device_count()}dev"] = _bench_jax_setup(options, "shard_map")
-  return _best(setups)
+    setups[f"shard_map_{jax.device_count()}dev"] = _bench_jax_setup(options, "shard_map", matmul)
+  return {**_best(setups), "matmul_f32": matmul}
 
 
-def _bench_jax_setup(options: Options, mode: str) -> dict:
+def _bench_jax_setup(options: Options, mode: str, matmul: dict) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -158,6 +159,8 @@ def _bench_jax_setup(options: Options, mode: str) -> dict:
   return {"steps_per_s": options.steps / best, "ms_per_step": 1000 * best / options.steps,
           "compile_s": compile_s, "first_block_s": t["first_call_s"],
           "spread_ms_per_step": [t["min_ms"] / options.steps, t["max_ms"] / options.steps],
+          **timing.roofline(timing.xla_cost(step), 1e3 * best, matmul,
+                           devices=runner.num_devices if mode == "shard_map" else 1),
           "params": n_params,
           "d_loss": runner.get_metrics(m)["d_loss"], "devices": runner.num_devices}
 

@@ -16,6 +16,8 @@ max as ``*_spread_s_per_step``). The PyTorch twin runs in every variant of
 ``benchmarks.timing.TorchGrid`` (eager and ``torch.compile`` of the loss,
 NCHW and channels_last, 1 and all threads: ``torch_variants_s_per_step``);
 the fastest variant is the reference (``torch_s_per_step``, ``torch_best``).
+jaxstyle's step also carries XLA's FLOP count and the rate it implies against
+the measured f32 matmul rate (``jax_<variant>_roofline``, ``matmul_f32``).
 Also reports the step-0 loss of both sides (parity check). PyTorch runs only
 if importable.
 """
@@ -93,6 +95,7 @@ def run(options: Options) -> dict:
     result["torch_threads"] = torch.get_num_threads()
   except ImportError:
     have_torch = False
+  matmul = result["matmul_f32"] = timing.matmul_gflops(seed=args.seed)
   for size in args.sizes:
     content = rng.uniform(0, 1, (size, size, 3)).astype(np.float32)
     style = rng.uniform(0, 1, (size, size, 3)).astype(np.float32)
@@ -123,6 +126,8 @@ def run(options: Options) -> dict:
       entry[f"jax_{variant}_spread_s_per_step"] = [t["min_ms"] / 1e3 / args.steps,
                                                     t["max_ms"] / 1e3 / args.steps]
       entry[f"jax_{variant}_compile_s"] = compile_s
+      entry[f"jax_{variant}_roofline"] = timing.roofline(
+          timing.xla_cost(step), t["median_ms"] / args.steps, matmul)
       entry[f"jax_{variant}_loss0"] = loss0
     if have_torch:
       entry.update(_time_torch(peer_gatys, weights, cfg, content, style, args))

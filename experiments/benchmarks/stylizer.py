@@ -43,6 +43,11 @@ timings do not depend on their values):
   (it cannot once JAX's backend is running in this process). The record's
   ``meta.xla_flags`` has the flags in force.
 
+jaxstyle's rows also carry XLA's FLOP and byte counts of the compiled
+program and the rate they imply against the measured f32 matmul rate
+(``benchmarks.timing.roofline``: ``xla_gflop``, ``achieved_gflops``,
+``vs_matmul``; ``matmul_f32``).
+
 Results (units in key names): ``architecture``, ``params`` (per
 implementation), ``twin_max_abs_diff`` (twin vs jaxstyle output at the first
 size and batch), ``inference`` (one row per size and batch), ``train``,
@@ -209,7 +214,7 @@ class _Torch:
     return out
 
 
-def _jax_inference(gcfg, params, options: Options, sizes_batches) -> tuple[dict, Any]:
+def _jax_inference(gcfg, params, options: Options, sizes_batches, matmul) -> tuple[dict, Any]:
   """``({(size, batch): timings}, output at the first size and batch as NumPy)``."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -227,7 +232,8 @@ def _jax_inference(gcfg, params, options: Options, sizes_batches) -> tuple[dict,
       first = np.asarray(compiled(params, x, lat))
     t = timing.timed(lambda c=compiled, x=x, lat=lat: jax.block_until_ready(c(params, x, lat)),
                options.warmup, options.repeats)
-    out[(size, batch)] = {"compile_s": compile_s, **t, "img_per_s": 1e3 * batch / t["median_ms"]}
+    out[(size, batch)] = {"compile_s": compile_s, **t, "img_per_s": 1e3 * batch / t["median_ms"],
+                          **timing.roofline(timing.xla_cost(compiled), t["median_ms"], matmul)}
   return out, first
 
 
@@ -258,7 +264,7 @@ def _train_setup(gcfg, options: Options) -> dict:
           "loss_weights": (cfg.content_weight, cfg.style_weight, cfg.tv_weight, cfg.identity_weight)}
 
 
-def _jax_train(setup: dict, options: Options) -> dict:
+def _jax_train(setup: dict, options: Options, matmul) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   from jaxstyle.train import state as tstate, stylizer as ts  # pylint: disable=g-import-not-at-top
   tx = setup["tx"]
@@ -278,7 +284,8 @@ def _jax_train(setup: dict, options: Options) -> dict:
     jax.block_until_ready(metrics)
 
   t = timing.timed(call, options.warmup, options.repeats)
-  return {"compile_s": compile_s, **t, "steps_per_s": 1e3 / t["median_ms"]}
+  return {"compile_s": compile_s, **t, "steps_per_s": 1e3 / t["median_ms"],
+          **timing.roofline(timing.xla_cost(compiled), t["median_ms"], matmul)}
 
 
 def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str) -> list[dict]:
@@ -355,7 +362,9 @@ def run(options: Options) -> dict:
   n_jax = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
   result: dict[str, Any] = {"architecture": cfglib.to_dict(gcfg), "fast_cpu_convs_applied": applied,
                             "params": {"jaxstyle": n_jax}}
-  jax_inf, jax_first = _jax_inference(gcfg, params, options, sizes_batches)
+  matmul = timing.matmul_gflops(seed=options.seed)
+  result["matmul_f32"] = matmul
+  jax_inf, jax_first = _jax_inference(gcfg, params, options, sizes_batches, matmul)
   torch_side = None
   if not options.no_torch:
     try:
@@ -379,7 +388,7 @@ def run(options: Options) -> dict:
   if not options.no_train:
     setup = _train_setup(gcfg, options)
     train = {"crop": options.train_crop, "batch": options.train_batch,
-             "jaxstyle": _jax_train(setup, options)}
+             "jaxstyle": _jax_train(setup, options, matmul)}
     if torch_side is not None:
       train["twin"] = torch_side.train(setup)
       train["jaxstyle_over_twin"] = timing.ratio(train["jaxstyle"]["steps_per_s"], train["twin"]["steps_per_s"])

@@ -12,6 +12,11 @@
   ``torch.compile`` fails on a machine, the reason is kept
   (``compile_error``) and the eager variants stand.
 * ``peak_rss_mib()``: the process's peak resident set.
+* ``xla_cost(compiled)`` and ``roofline(cost, median_ms, matmul)``: XLA's own
+  count of a compiled step's FLOPs and bytes, and the rate they imply beside
+  the machine's measured f32 matmul rate (``matmul_gflops``): where jaxstyle
+  is behind a peer, this says whether its kernels run far from what the
+  machine does on a plain matmul (``vs_matmul``) or it does more work.
 
 Benchmarks add the grid's flags with ``TorchGridOptions`` (a dataclass
 mixin: ``torch_modes``, ``layouts``, ``torch_threads``).
@@ -88,6 +93,48 @@ def peak_rss_mib() -> float:
     pass
   rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return rss / 2.0 ** 20 if sys.platform == "darwin" else rss / 1024.0
+
+
+def xla_cost(compiled) -> dict[str, float | None]:
+  """``{"xla_gflop", "xla_gbytes"}`` of a ``jax.stages.Compiled`` (None where XLA gives no count)."""
+  try:
+    cost = compiled.cost_analysis()
+  except Exception:  # pylint: disable=broad-except  not every backend implements it
+    cost = None
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  cost = cost or {}
+  flops, nbytes = cost.get("flops"), cost.get("bytes accessed")
+  return {"xla_gflop": flops / 1e9 if flops else None,
+          "xla_gbytes": nbytes / 1e9 if nbytes else None}
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, seed: int = 0) -> dict:
+  """The f32 ``jnp.dot`` rate of two n x n matrices: the machine's practical compute roof."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  ka, kb = jax.random.split(jax.random.key(seed))
+  a = jax.random.normal(ka, (n, n), jnp.float32)
+  b = jax.random.normal(kb, (n, n), jnp.float32)
+  dot = jax.jit(jnp.dot).lower(a, b).compile()
+  t = timed(lambda: jax.block_until_ready(dot(a, b)), warmup=1, repeats=repeats)
+  flops = 2 * n ** 3
+  return {"n": n, "median_ms": t["median_ms"], "min_ms": t["min_ms"],
+          "gflops": flops / t["min_ms"] / 1e6}
+
+
+def roofline(cost: dict, median_ms: float, matmul: dict | None, devices: int = 1) -> dict:
+  """``cost`` (``xla_cost``) plus the achieved GFLOP/s and its share of the matmul rate.
+
+  ``devices``: the program is one SPMD partition of that many (XLA counts one
+  partition's work), so the work done is ``devices`` times the count.
+  """
+  out = dict(cost)
+  if cost.get("xla_gflop") and median_ms:
+    out["achieved_gflops"] = devices * cost["xla_gflop"] / (median_ms / 1e3)
+    if matmul and matmul.get("gflops"):
+      out["vs_matmul"] = out["achieved_gflops"] / matmul["gflops"]
+  return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,3 +66,16 @@ def test_grid_keeps_eager_when_compile_fails(monkeypatch):
   out = grid.run(lambda v: grid.compile(lambda: torch.ones(3).sum(), v), "calls_per_s")
   assert set(out["variants"]) == {"eager_nchw_1t"} and out["best"] == "eager_nchw_1t"
   assert out["compile_error"] == "RuntimeError: no C++ compiler here"
+
+
+def test_xla_cost_counts_a_matmul_and_roofline_scales_by_devices():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jnp.ones((64, 32), jnp.float32)
+  b = jnp.ones((32, 16), jnp.float32)
+  cost = timing.xla_cost(jax.jit(jnp.dot).lower(a, b).compile())
+  assert cost["xla_gflop"] == pytest.approx(2 * 64 * 32 * 16 / 1e9)
+  r = timing.roofline(cost, median_ms=2.0, matmul={"gflops": 10.0}, devices=2)
+  assert r["achieved_gflops"] == pytest.approx(2 * cost["xla_gflop"] / 2e-3)
+  assert r["vs_matmul"] == pytest.approx(r["achieved_gflops"] / 10.0)
+  assert "vs_matmul" not in timing.roofline(cost, 2.0, None)
