@@ -106,6 +106,15 @@ def make_optimizer(config: StylizeConfig) -> optax.GradientTransformation:
   return optax.adam(config.learning_rate)
 
 
+def init_state(optimizer: optax.GradientTransformation, p: Array) -> Any:
+  """``optimizer.init(p)`` with every leaf strongly typed.
+
+  optax's L-BFGS starts some scalars weakly typed and returns them strongly
+  typed after the first update, so a jitted step would compile twice.
+  """
+  return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), optimizer.init(p))
+
+
 def make_step(objective: Objective, optimizer: optax.GradientTransformation,
               config: StylizeConfig) -> Callable:
   """The pure step ``(p, opt_state, variables, targets) -> (p, opt_state, metrics)``.
@@ -266,7 +275,7 @@ def _optimize(weights: vgg.VGGWeights, content: np.ndarray | None, styles: list,
       x = jnp.clip(0.5 + config.noise_std * noise, 0.0, 1.0)
     prev_c = c
     p = _to_param(x[None], config.parametrization)
-    opt_state = optimizer.init(p)
+    opt_state = init_state(optimizer, p)
     for _ in range(n_steps):
       p, opt_state, parts = step(p, opt_state, variables, targets)
       global_step += 1
