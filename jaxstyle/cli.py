@@ -245,7 +245,8 @@ def run_subcommands(commands: Mapping[str, Subcommand], doc: str | None = None,
   """
   argv = list(sys.argv if argv is None else argv)
   prog = argv[0]
-  listing = "\n".join(f"  {name:<12} {cmd.help}" for name, cmd in commands.items())
+  width = max([12] + [len(name) for name in commands])
+  listing = "\n".join(f"  {name:<{width}} {cmd.help}" for name, cmd in commands.items())
   if len(argv) < 2 or argv[1].lstrip("-") in _HELP_FLAGS + ("help",):
     text = (doc or "").rstrip() + f"\n\ncommands:\n{listing}\n\n'{prog} COMMAND --help' shows a command's flags.\n"
     if len(argv) < 2:
