@@ -16,8 +16,9 @@ from typing import Any
 from benchmarks import results
 from benchmarks.registry import Benchmark, register, registered  # noqa: F401
 
-MODULES = ("vgg", "gatys", "cgan", "retrieval", "stylizer", "stylizer_quality", "stylizer_published",
-           "personalize", "retrieval_quality")
+MODULES = ("vgg", "gatys", "gatys_quality", "cgan", "cgan_quality", "retrieval", "stylizer",
+           "stylizer_quality", "stylizer_published", "personalize", "retrieval_quality",
+           "stylize_tradeoff")
 
 
 def load_all() -> dict[str, Benchmark]:

@@ -50,6 +50,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "stylizer": {"sizes": (256,), "batches": (1,), "memory_size": 256, "memory_batches": (1,)},
     "stylizer_quality": {"photos": 1, "gatys_steps": 100, "unseen_count": 2},
     "personalize": {"pairs": 2, "seeds": 1, "rounds": 5, "parts": ("simulated",)},
+    "stylize_tradeoff": {"size": 96, "betas": (1e-3, 1e-2, 1e-1), "steps": (50, 100)},
 }
 PRESETS = ("quick", "full")
 

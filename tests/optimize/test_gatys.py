@@ -20,10 +20,12 @@ def _img(shared_data, rel, size):
 
 
 def test_stylize_cuts_style_loss_keeps_content(shared_data, vgg_partial):
-  """80 Adam steps at 128 px: style loss ≥ 10× lower, content bounded."""
+  """80 Adam steps at 128 px, β = 1e-3: style loss ≥ 10× lower, content bounded."""
   content = _img(shared_data, CONTENT, 128)
   style = _img(shared_data, STYLE, 128)
-  cfg = optimize.StylizeConfig(steps=80)
+  # β pinned at the gentle 1e-3 the bounds were stated for (the default is now 1e-2, which moves
+  # further from the content: 0.66× the painting's content loss here; see stylize_tradeoff).
+  cfg = optimize.StylizeConfig(steps=80, beta=1e-3)
   start = optimize.evaluate(vgg_partial, content, content, [style], None, cfg)
   result = optimize.stylize(vgg_partial, content, [style], None, cfg, jax.random.PRNGKey(0))
   end = optimize.evaluate(vgg_partial, result.image, content, [style], None, cfg)
