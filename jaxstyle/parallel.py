@@ -20,6 +20,10 @@ its size must divide evenly over the process's local devices.
 
 Mesh arrays (shard_map) and pmap outputs must not be mixed: keep one
 ``DataParallel`` per run.
+
+``request_cpu_devices(n)`` splits the host CPU into ``n`` JAX devices when the
+backend has not started yet (it can only be set before the first JAX
+operation) and returns the CPU device count in effect either way.
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ from jaxstyle.errors import ConfigError
 from jaxstyle.train.state import AXIS
 
 MODES = ("jit", "shard_map", "pmap")
+
+
+def request_cpu_devices(count: int) -> int:
+  """Asks for ``count`` host CPU devices (if JAX has not started); the CPU device count in effect."""
+  if count:
+    try:
+      jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # the backend has started: the count is fixed for this process
+      pass
+  return len(jax.devices("cpu"))
 
 
 def initialize_distributed(coordinator_address: str | None, num_processes: int | None,

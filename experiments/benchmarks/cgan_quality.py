@@ -428,14 +428,12 @@ def run_torch(shared: _Shared, host_params: dict | None) -> dict:
 
 def _start_devices(cpu_devices: int) -> str | None:
   """Splits the CPU into ``cpu_devices`` JAX devices; a note if JAX had already started."""
-  import jax  # pylint: disable=g-import-not-at-top
-  try:
-    if cpu_devices:
-      jax.config.update("jax_num_cpu_devices", cpu_devices)
-    return None
-  except RuntimeError:
+  from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
+  have = parallel.request_cpu_devices(cpu_devices)
+  if cpu_devices and have != cpu_devices:
     return (f"--cpu_devices={cpu_devices} not applied: JAX had already started in this process "
-            f"with {jax.device_count()} devices")
+            f"with {have} CPU devices")
+  return None
 
 
 @register("cgan_quality", help="cGAN quality curves and time to quality, jaxstyle vs PyTorch",

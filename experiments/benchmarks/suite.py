@@ -15,7 +15,9 @@ Each benchmark runs in this process with its own defaults (``full``) or the
 smaller ``QUICK`` settings, ``seed`` wherever it has one (the cGAN's in its
 ``Config``), and ``checkpoint`` for those that measure a trained stylizer.
 ``--out`` is rewritten after every benchmark, so an interrupted suite keeps
-what it finished. ``experiments/report.py`` reads suite files.
+what it finished. The CPU device count is fixed when JAX starts, so the suite
+first asks for the most ``cpu_devices`` any selected benchmark wants (the
+cGAN's 2); single-device benchmarks use the first device as on their own. ``experiments/report.py`` reads suite files.
 """
 
 from __future__ import annotations
@@ -75,9 +77,27 @@ def options_for(bench: registry.Benchmark, preset: str, seed: int, checkpoint: s
   return cfglib.validate(dataclasses.replace(opts, **changes))
 
 
+def cpu_devices_wanted(names: tuple[str, ...], preset: str, seed: int, checkpoint: str) -> int:
+  """The most host CPU devices any of ``names`` asks for (its config's ``cpu_devices``), or 0."""
+  benches = registry.registered()
+  wanted = 0
+  for name in names:
+    try:
+      options = options_for(benches[name], preset, seed, checkpoint)
+    except Exception:  # pylint: disable=broad-except  reported when the benchmark runs
+      continue
+    wanted = max(wanted, getattr(getattr(options, "config", None), "cpu_devices", 0) or 0)
+  return wanted
+
+
 def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, out: str | None,
               argv: list[str] | None = None) -> dict[str, Any]:
   """Runs ``names`` in order; writes the suite to ``out`` after each; returns it."""
+  from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
+  # The device count is fixed when JAX starts, so the suite asks for what its data-parallel
+  # benchmarks need (the cGAN's --cpu_devices) before the first one runs; single-device
+  # benchmarks run on the first device as before.
+  parallel.request_cpu_devices(cpu_devices_wanted(names, preset, seed, checkpoint))
   benches = registry.registered()
   started = results.start(argv)
   suite: dict[str, Any] = {"suite": "jaxstyle-benchmarks", "version": 1, "preset": preset,

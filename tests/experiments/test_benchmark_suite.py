@@ -78,3 +78,45 @@ def test_real_benchmark_through_the_suite(tmp_path, monkeypatch, name):
   (row,) = record["results"]["sizes"]
   assert row["n"] == 500 and row["matches_numpy"]
   assert record["meta"]["memory"]["host_peak_rss_mib"] > 0
+
+
+_DEVICES_CHILD = """
+import dataclasses, json, sys
+sys.path.insert(0, {experiments!r})
+import benchmarks
+from benchmarks import registry, suite
+benches = benchmarks.load_all()
+seen = []
+
+def first(options):  # starts JAX's backend, as vgg does at the head of the suite
+  import jax.numpy as jnp
+  return {{"x": float(jnp.ones(3).sum())}}
+
+def cgan_like(options):
+  import jax
+  seen.append(len(jax.devices("cpu")))
+  return {{}}
+
+fake = dict(benches)
+fake["vgg"] = dataclasses.replace(benches["vgg"], run=first)
+fake["cgan"] = dataclasses.replace(benches["cgan"], run=cgan_like)
+registry._REGISTRY = fake
+result = suite.run_suite(("vgg", "cgan"), "quick", 0, "", None)
+print(json.dumps({{"seen": seen, "failed": result["failed"],
+                  "wanted": benches["cgan"].default_options().config.cpu_devices}}))
+"""
+
+
+def test_the_suite_starts_jax_with_the_cpu_devices_its_benchmarks_ask_for():
+  """The cGAN's --cpu_devices is applied although an earlier benchmark started JAX first."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+
+  from conftest import EXPERIMENTS  # pylint: disable=g-import-not-at-top
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  proc = subprocess.run([sys.executable, "-c", _DEVICES_CHILD.format(experiments=EXPERIMENTS)],
+                        capture_output=True, text=True, env=env, timeout=300, check=True)
+  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert report["wanted"] == 2 and report["failed"] == {}
+  assert report["seen"] == [2]
