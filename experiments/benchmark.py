@@ -54,6 +54,9 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
     flags.DEFINE_list("skip", [], "Leave these benchmarks out.")
     flags.DEFINE_string("out", None, "Write the suite JSON here (rewritten after each benchmark, "
                         "so an interrupted suite keeps what it finished).")
+    flags.DEFINE_bool("isolate", True, "Run each benchmark in a fresh Python process (its own "
+                      "JAX start: device count, XLA flags, peak memory); --noisolate runs them "
+                      "all in this process.")
 
   def main(argv):
     del argv
@@ -64,7 +67,7 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
                              f"{', '.join(names)}")
     chosen = tuple(n for n in names if (not FLAGS.only or n in FLAGS.only) and n not in FLAGS.skip)
     result = suite.run_suite(chosen, FLAGS.preset, FLAGS.seed, FLAGS.checkpoint, FLAGS.out,
-                             argv=_ARGV)
+                             argv=_ARGV, isolate=FLAGS.isolate)
     done = [r["benchmark"] for r in result["records"]]
     print(f"done: {', '.join(done) or 'nothing'}"
           + "".join(f"; skipped {n}: {why}" for n, why in result["skipped"].items())

@@ -11,25 +11,37 @@ A suite file is one JSON object::
    "failed": {name: "Type: message"},    # the suite goes on; exit status 1 at the end
    "meta": {...}}                        # as a record's, for the whole run
 
-Each benchmark runs in this process with its own defaults (``full``) or the
+Each benchmark runs in a fresh Python process of its own (``--noisolate``: all
+in this one), as ``benchmark.py all --only NAME`` would, so it starts JAX with
+its own device count and XLA flags (the cGAN's 2 CPU devices, the stylizer's
+fast-convolution flag: both are fixed when JAX starts) and its peak memory is
+its own. It runs with its own defaults (``full``) or the
 smaller ``QUICK`` settings, ``seed`` wherever it has one (the cGAN's in its
 ``Config``), and ``checkpoint`` for those that measure a trained stylizer.
 ``--out`` is rewritten after every benchmark, so an interrupted suite keeps
-what it finished. The CPU device count is fixed when JAX starts, so the suite
-first asks for the most ``cpu_devices`` any selected benchmark wants (the
-cGAN's 2); single-device benchmarks use the first device as on their own. ``experiments/report.py`` reads suite files.
+what it finished. In one process, the suite first asks for the most
+``cpu_devices`` any selected benchmark wants (the cGAN's 2); single-device
+benchmarks use the first device, but the stylizer's flag cannot be applied
+once an earlier benchmark has started JAX. ``experiments/report.py`` reads suite files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import traceback
 from typing import Any
 
 from benchmarks import registry, results
 from jaxstyle import config as cfglib
 from jaxstyle.errors import JaxstyleError
+
+_BENCHMARK_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "benchmark.py")
 
 # The suite, in the order it runs (speed first, then quality). stylizer_published needs a checkout
 # of a published model's repository, so it runs only by name.
@@ -47,7 +59,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "gatys": {"sizes": (256,), "steps": 3},
     "gatys_quality": {"size": 256, "quality_steps": 100},
     "cgan": {"steps": 10},
-    "cgan_quality": {"steps": 500},
+    "cgan_quality": {"steps": 6000, "eval_every": 1000},  # the quick recipe's targets come by ~6000
     "retrieval": {"sizes": (100_000,)},
     "stylizer": {"sizes": (256,), "batches": (1,), "memory_size": 256, "memory_batches": (1,)},
     "stylizer_quality": {"photos": 1, "gatys_steps": 100, "unseen_count": 2},
@@ -90,14 +102,33 @@ def cpu_devices_wanted(names: tuple[str, ...], preset: str, seed: int, checkpoin
   return wanted
 
 
+def _run_isolated(name: str, preset: str, seed: int, checkpoint: str) -> dict[str, Any]:
+  """``name`` as a suite of one in a fresh Python process; that suite (or a failure of its own)."""
+  with tempfile.TemporaryDirectory(prefix="jaxstyle-bench-") as tmp:
+    out = os.path.join(tmp, "suite.json")
+    cmd = [sys.executable, _BENCHMARK_PY, "all", "--noisolate", f"--only={name}",
+           f"--preset={preset}", f"--seed={seed}", f"--checkpoint={checkpoint}", f"--out={out}"]
+    # The child's progress goes to stderr as usual; its stdout (the "done" line) too.
+    proc = subprocess.run(cmd, stdout=sys.stderr, check=False)
+    if not os.path.exists(out):
+      return {"records": [], "skipped": {},
+              "failed": {name: f"the benchmark's process ended with status {proc.returncode}"}}
+    with open(out, encoding="utf-8") as f:
+      return json.load(f)
+
+
 def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, out: str | None,
-              argv: list[str] | None = None) -> dict[str, Any]:
-  """Runs ``names`` in order; writes the suite to ``out`` after each; returns it."""
-  from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
-  # The device count is fixed when JAX starts, so the suite asks for what its data-parallel
-  # benchmarks need (the cGAN's --cpu_devices) before the first one runs; single-device
-  # benchmarks run on the first device as before.
-  parallel.request_cpu_devices(cpu_devices_wanted(names, preset, seed, checkpoint))
+              argv: list[str] | None = None, isolate: bool = False) -> dict[str, Any]:
+  """Runs ``names`` in order; writes the suite to ``out`` after each; returns it.
+
+  ``isolate``: each benchmark in its own process (``benchmark.py all`` does this by default).
+  """
+  if not isolate:
+    from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
+    # The device count is fixed when JAX starts, so the suite asks for what its data-parallel
+    # benchmarks need (the cGAN's --cpu_devices) before the first one runs; single-device
+    # benchmarks run on the first device as before.
+    parallel.request_cpu_devices(cpu_devices_wanted(names, preset, seed, checkpoint))
   benches = registry.registered()
   started = results.start(argv)
   suite: dict[str, Any] = {"suite": "jaxstyle-benchmarks", "version": 1, "preset": preset,
@@ -108,6 +139,15 @@ def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, o
       suite["skipped"][name] = "needs --checkpoint (a train_stylizer.py run directory)"
       continue
     print(f"[{i + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
+    if isolate:
+      child = _run_isolated(name, preset, seed, checkpoint)
+      for part in ("records",):
+        suite[part].extend(child.get(part, []))
+      for part in ("skipped", "failed"):
+        suite[part].update(child.get(part, {}))
+      suite["meta"] = results.finish(started)
+      results.write_record(suite, out, echo=False)
+      continue
     try:
       options = options_for(bench, preset, seed, checkpoint)
       bench_started = results.start(argv)

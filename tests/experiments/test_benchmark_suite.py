@@ -120,3 +120,18 @@ def test_the_suite_starts_jax_with_the_cpu_devices_its_benchmarks_ask_for():
   report = json.loads(proc.stdout.strip().splitlines()[-1])
   assert report["wanted"] == 2 and report["failed"] == {}
   assert report["seen"] == [2]
+
+
+def test_each_benchmark_runs_in_its_own_process_and_failures_come_back(tmp_path):
+  out = tmp_path / "suite.json"
+  proc = run_experiment("benchmark.py", "all", "--only=retrieval,stylizer_quality",
+                        f"--checkpoint={tmp_path / 'no_such_run'}", f"--out={out}", check=False)
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  result = json.loads(out.read_text())
+  (record,) = result["records"]
+  assert record["benchmark"] == "retrieval" and record["results"]["sizes"][0]["matches_numpy"]
+  # The record was made by a child suite of one, in its own process.
+  assert "--noisolate" in record["meta"]["argv"] and "--only=retrieval" in record["meta"]["argv"]
+  assert list(result["failed"]) == ["stylizer_quality"] and "no_such_run" in result["failed"][
+      "stylizer_quality"]
+  assert "FAILED stylizer_quality" in proc.stdout
