@@ -161,7 +161,7 @@ def _bench_jax_setup(options: Options, mode: str, matmul: dict) -> dict:
   return {"steps_per_s": options.steps / best, "ms_per_step": 1000 * best / options.steps,
           "compile_s": compile_s, "first_block_s": t["first_call_s"],
           "spread_ms_per_step": [t["min_ms"] / options.steps, t["max_ms"] / options.steps],
-          **timing.roofline(timing.xla_cost(step), 1e3 * best, matmul,
+          **timing.roofline(timing.xla_cost(step), 1e3 * best / options.steps, matmul,
                            devices=runner.num_devices if mode == "shard_map" else 1),
           "params": n_params,
           "d_loss": runner.get_metrics(m)["d_loss"], "devices": runner.num_devices}

@@ -64,7 +64,7 @@ def test_smoke_run_writes_record_with_metadata(tmp_path):
 @pytest.mark.parametrize("arch", [[], ["--g_head_width=4", "--g_norm=none", "--loss=hinge"]])
 def test_bench_cgan_same_architecture_both_setups(arch):
   pytest.importorskip("torch")
-  proc = run_experiment("benchmark.py", "cgan", "--steps=1", "--repeats=1", "--warmup=1",
+  proc = run_experiment("benchmark.py", "cgan", "--steps=2", "--repeats=1", "--warmup=1",
                         "--batch_size=8", "--g_width=8", "--d_width=8", "--d_feature_dim=16",
                         "--embed_dim=4", "--z_dim=8", "--cpu_devices=2", "--torch_threads=1",
                         "--torch_modes=eager", *arch)
@@ -73,6 +73,9 @@ def test_bench_cgan_same_architecture_both_setups(arch):
   assert set(jax_setups) == {"jit", "shard_map_2dev"}
   assert jax_setups["jit"]["devices"] == 1 and jax_setups["shard_map_2dev"]["devices"] == 2
   assert all(s["compile_s"] > 0 for s in jax_setups.values())  # compile time apart from steps
+  for s in jax_setups.values():  # XLA's count of one step (per partition) over the time of one step
+    assert s["achieved_gflops"] == pytest.approx(
+        s["devices"] * s["xla_gflop"] / (s["ms_per_step"] / 1e3), rel=1e-6)
   # The PyTorch grid: every requested variant timed, the fastest is the reference.
   setups = out["torch"]["setups"]
   assert set(setups) == {"eager_nchw_1t", "eager_channels_last_1t"}
