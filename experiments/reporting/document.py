@@ -1,6 +1,7 @@
 """Assembles ``report.md`` from the loaded inputs; writes the figures under ``plots/``.
 
-Layout: a title and legend; ``## Inputs`` (per result file: what it holds, date,
+Layout: a title and legend; ``## Headline`` (``reporting.headline``: the
+first numbers to look at, one column per result file); ``## Inputs`` (per result file: what it holds, date,
 machine, devices, git commit, versions, XLA flags); ``## Benchmarks`` (per
 benchmark name, in first-seen order: its tables, one column per record, and
 its figures); ``## Other results`` (free-form JSON files, flattened);
@@ -14,7 +15,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from jaxstyle import fileio
-from reporting import load, markdown, plots, tables
+from reporting import headline, load, markdown, plots, tables
 from reporting.load import Record, Run, Source
 
 REPORT = "report.md"
@@ -25,6 +26,11 @@ LEGEND = ("Tables: one column per result file (file stem and device kind). Timin
           "(min–max) over the timed repeats where the record has them. Ratios are jaxstyle over "
           "the peer as the benchmark reports them: for rates (img/s, steps/s) above 1 means "
           "jaxstyle is faster, for times (s/step) below 1 does. `–`: not in that record.")
+
+HEADLINE_LEGEND = ("Speed rows: jaxstyle's speed over the peer's at its best (above 1: jaxstyle "
+                   "faster). Time-to-quality rows: jaxstyle's time over the peer's (below 1: "
+                   "jaxstyle sooner). Each benchmark's section below has the measurements behind "
+                   "its rows.")
 
 
 def _slug(text: str) -> str:
@@ -137,6 +143,10 @@ def build(sources: Sequence[Source], runs: Sequence[Run], out_dir: str) -> str:
   os.makedirs(os.path.join(out_dir, PLOTS_DIR), exist_ok=True)
   out = ["# jaxstyle benchmark report\n",
          f"{len(sources)} result file(s), {len(runs)} training run(s). {LEGEND}\n"]
+  heads = [headline.rows(s.records) for s in sources]
+  if any(heads):
+    out += ["## Headline\n", HEADLINE_LEGEND + "\n",
+            markdown.side_by_side([s.label for s in sources], heads)]
   if sources:
     out += inputs_section(sources)
   groups: dict[str, list[Record]] = {}

@@ -76,12 +76,16 @@ def gatys(r: dict[str, Any]) -> list[Section]:
     p = _px(size)
     variants = [m.group(1) for k in e if (m := re.fullmatch(r"jax_(\w+?)_s_per_step", k))]
     for v in variants:
-      rows += [(f"{p} jaxstyle {v} s/step", Timing(e[f"jax_{v}_s_per_step"],
-                                                   e.get(f"jax_{v}_min_s_per_step"),
-                                                   e.get(f"jax_{v}_max_s_per_step"))),
-               (f"{p} jaxstyle {v} compile s", e.get(f"jax_{v}_compile_s"))]
+      low, high = (e.get(f"jax_{v}_spread_s_per_step") or [None, None])[:2]
+      roof = e.get(f"jax_{v}_roofline") or {}
+      rows += [(f"{p} jaxstyle {v} s/step", Timing(e[f"jax_{v}_s_per_step"], low, high)),
+               (f"{p} jaxstyle {v} compile s", e.get(f"jax_{v}_compile_s")),
+               (f"{p} jaxstyle {v} GFLOP/step (XLA)", roof.get("xla_gflop")),
+               (f"{p} jaxstyle {v} GFLOP/s", roof.get("achieved_gflops")),
+               (f"{p} jaxstyle {v} / matmul rate", roof.get("vs_matmul"))]
     if "torch_s_per_step" in e:
-      rows.append((f"{p} PyTorch s/step (fastest setup)", e["torch_s_per_step"]))
+      rows += [(f"{p} PyTorch s/step (fastest setup)", e["torch_s_per_step"]),
+               (f"{p} PyTorch fastest setup", e.get("torch_best"))]
       for v in variants:
         rows.append((f"{p} jaxstyle {v} / PyTorch time", e.get(f"ratio_jax_{v}_over_torch")))
     for v in variants:
@@ -97,6 +101,8 @@ def _cgan_side(name: str, side: dict[str, Any]) -> Rows:
                  else side.get("ms_per_step")),
                 (f"{name} fastest setup", side.get("setup")),
                 (f"{name} compile s", side.get("compile_s")),
+                (f"{name} GFLOP/s (XLA count)", side.get("achieved_gflops")),
+                (f"{name} / matmul rate", side.get("vs_matmul")),
                 (f"{name} params", side.get("params"))]
   for setup, s in (side.get("setups") or {}).items():
     rows.append((f"{name} {setup} steps/s", s.get("steps_per_s")))
@@ -245,3 +251,62 @@ def retrieval_quality(r: dict[str, Any]) -> list[Section]:
                  (f"{variant} mAP", a.get("map")),
                  (f"{variant} unseen-images P@1", by_split.get("images_unseen", {}).get("p_at_1"))]
   return [("", head), ("every variant (all images, leave-one-out)", variants)]
+
+
+@renderer("gatys_quality")
+def gatys_quality(r: dict[str, Any]) -> list[Section]:
+  quality: Rows = []
+  for pair in r["quality"]["pairs"]:
+    p = f"{os.path.splitext(pair['content'])[0]} x {os.path.splitext(pair['style'])[0]}"
+    for setting, q in pair["settings"].items():
+      quality += [(f"{p} {setting}: final loss", q["final"]["loss"]),
+                  (f"{p} {setting}: content", q["final"]["content"]),
+                  (f"{p} {setting}: style", q["final"]["style"])]
+  t = r["time_to_quality"]
+  torch = t["torch"]
+  ttq: Rows = [("size", t["size"]), ("target loss (PyTorch's last)", t["target_loss"]),
+               ("loss parity (relative difference at step 0)", t["parity"].get("rel_diff_loss0")),
+               ("PyTorch fastest variant", torch.get("best")),
+               (f"PyTorch {torch.get('steps')} steps s", torch.get("time_s")),
+               ("PyTorch s/step", torch.get("median_step_s"))]
+  for setting, j in t["jax"].items():
+    ttq += [(f"jaxstyle {setting}: steps to target", j.get("steps_to_reach")),
+            (f"jaxstyle {setting}: s to target", j.get("time_to_reach_s")),
+            (f"jaxstyle {setting}: s/step", j.get("median_step_s")),
+            (f"jaxstyle {setting}: / PyTorch time (goal {j.get('goal_time_ratio')})",
+             j.get("time_ratio"))]
+  return [("time to the PyTorch twin's quality", ttq), ("final losses (quality part)", quality)]
+
+
+@renderer("cgan_quality")
+def cgan_quality(r: dict[str, Any]) -> list[Section]:
+  rows: Rows = [("FID floor", r.get("fid_floor")), ("note", r.get("note"))]
+  for side, name in (("jax", "jaxstyle"), ("torch", "PyTorch")):
+    d = r.get(side)
+    if not isinstance(d, dict):
+      continue
+    rows += [(f"{name} setup", d.get("setup")), (f"{name} steps/s", d.get("steps_per_s")),
+             (f"{name} steps to target accuracy", d.get("step_to_accuracy")),
+             (f"{name} s to target accuracy", d.get("time_to_accuracy_s")),
+             (f"{name} steps to target FID", d.get("step_to_fid")),
+             (f"{name} s to target FID", d.get("time_to_fid_s"))]
+    rows += [(f"{name} final {k}", v) for k, v in d["final"].items()]
+  rows += [("time to accuracy: jaxstyle / PyTorch", r.get("time_to_accuracy_s_jax_over_torch")),
+           ("time to FID: jaxstyle / PyTorch", r.get("time_to_fid_s_jax_over_torch")),
+           ("steps/s: jaxstyle / PyTorch", r.get("steps_per_s_jax_over_torch"))]
+  return [("", [row for row in rows if row[1] is not None])]
+
+
+@renderer("stylize_tradeoff")
+def stylize_tradeoff(r: dict[str, Any]) -> list[Section]:
+  rows: Rows = [("size", r.get("size")), ("pairs", len(r.get("pairs") or [])),
+                ("s/step (median)", r.get("s_per_step_median"))]
+  for s in r["summary"]:
+    p = f"β={s['beta']:g} @{s['steps']}"
+    rows += [(f"{p}: style distance ÷", Timing(s["style_reduction_median"],
+                                               s.get("style_reduction_q25"),
+                                               s.get("style_reduction_q75"))),
+             (f"{p}: content / painting's", Timing(s["content_ratio_median"],
+                                                   s.get("content_ratio_q25"),
+                                                   s.get("content_ratio_q75")))]
+  return [("medians over pairs (quartiles)", rows)]

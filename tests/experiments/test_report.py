@@ -327,3 +327,62 @@ def test_cli_errors_one_line_exit_2(tmp_path):
   _one_error_line(run_experiment("report.py", good, "--runs", tmp_path, "--out", out, check=False),
                   "no metrics.jsonl")
   _one_error_line(run_experiment("report.py", good, check=False), "--out")
+
+
+# ----------------------------------------------------------------------------- headline
+
+
+def _time_to_quality_records():
+  gq = {"time_to_quality": {
+      "size": 512, "target_loss": 123.0, "parity": {"rel_diff_loss0": 1e-7},
+      "torch": {"best": "compile_nchw_2t", "steps": 300, "time_s": 100.0, "median_step_s": 0.33},
+      "jax": {"adam": {"steps_to_reach": 300, "time_to_reach_s": 110.0, "median_step_s": 0.36,
+                       "time_ratio": 1.1, "goal_time_ratio": 0.5},
+              "adam_ms2": {"steps_to_reach": 350, "time_to_reach_s": 80.0, "median_step_s": 0.3,
+                           "time_ratio": 0.8, "goal_time_ratio": 0.5},
+              "lbfgs": {"steps_to_reach": None, "time_ratio": None}}},
+        "quality": {"pairs": [{"content": "cat.png", "style": "wave.jpg", "settings": {
+            "adam": {"final": {"loss": 5.0, "content": 2.0, "style": 300.0, "tv": 0.1}}}}]}}
+  final = {"step": 6000, "oracle_accuracy": 0.97, "fid_ratio": 2.5}
+  cq = {"targets": {"oracle_accuracy": 0.95, "fid_ratio": 3.0}, "fid_floor": 2.2,
+        "jax": {"setup": "shard_map_2dev", "steps_per_s": 10.0, "step_to_accuracy": 3000,
+                "time_to_accuracy_s": 300.0, "step_to_fid": 5000, "time_to_fid_s": 500.0,
+                "final": final},
+        "torch": {"setup": "eager_nchw_2t", "steps_per_s": 8.0, "step_to_accuracy": 3000,
+                  "time_to_accuracy_s": 375.0, "step_to_fid": 6000, "time_to_fid_s": 750.0,
+                  "final": dict(final, oracle_accuracy=0.96)},
+        "time_to_accuracy_s_jax_over_torch": 0.8, "time_to_fid_s_jax_over_torch": 2 / 3}
+  return [{"benchmark": name, "config": {}, "meta": meta(), "results": res}
+          for name, res in (("gatys_quality", gq), ("cgan_quality", cq), ("cgan", SYNTHETIC["cgan"]))]
+
+
+def test_headline_rows_come_from_the_records(tmp_path):
+  with open(os.path.join(RESULTS, "stylize_tradeoff.json"), encoding="utf-8") as f:
+    tradeoff = json.load(f)
+  (chosen,) = [s for s in tradeoff["results"]["summary"] if s["beta"] == 1e-2 and s["steps"] == 300]
+  suite = {"suite": "jaxstyle-benchmarks", "version": 1, "records": _time_to_quality_records()}
+  files = []
+  for name, obj in (("suite.json", suite), ("tradeoff.json", tradeoff)):
+    files.append(str(tmp_path / name))
+    with open(files[-1], "w", encoding="utf-8") as f:
+      json.dump(obj, f)
+  path = document.write(files, [], str(tmp_path / "out"))
+  with open(path, encoding="utf-8") as f:
+    md = f.read()
+  head = rows_under(md, "## Headline")
+  assert md.index("## Headline") < md.index("## Inputs")
+  # Time to quality: the fastest jaxstyle setting that reached the target, jaxstyle over PyTorch.
+  assert head["Gatys time to twin's 300-step loss 512px: jaxstyle/PyTorch (goal ≤ 0.5)"][0] == "0.8"
+  assert head["Gatys time to twin's loss 512px: fastest jaxstyle setting"][0] == "adam_ms2"
+  assert num(head["cGAN time to 95% oracle accuracy: jaxstyle/PyTorch"][0]) == 0.8
+  assert num(head["cGAN time to FID ≤ 3× floor: jaxstyle/PyTorch"][0]) == pytest.approx(2 / 3, rel=1e-3)
+  assert num(head["cGAN train step: jaxstyle speed / PyTorch best"][0]) == 2.0
+  # One column per file; the trade-off's default β at its most steps, from the real record.
+  row = head["Gatys β=0.01, 300 steps: style distance ÷ (median)"]
+  assert row[0] == "–" and num(row[1]) == pytest.approx(chosen["style_reduction_median"], rel=1e-3)
+  # The new benchmarks' own sections.
+  ttq = rows_under(md, "#### time to the PyTorch twin's quality")
+  assert num(ttq["jaxstyle adam_ms2: s to target"][0]) == 80.0
+  cgan_q = rows_under(md, "### cgan_quality")
+  assert num(cgan_q["PyTorch s to target FID"][0]) == 750.0
+  assert num(cgan_q["jaxstyle final oracle_accuracy"][0]) == 0.97
