@@ -177,17 +177,20 @@ class _Shared:
 
 
 def train_curve(shared: _Shared, step: Callable[[int], Any], sync: Callable[[Any], None],
-                sampler: Callable[[], Callable]) -> dict:
+                sampler: Callable[[], Callable], desc: str = "train") -> dict:
   """Runs ``step(0..steps-1)``, evaluating ``sampler()`` at the eval steps; the curve and summary.
 
-  ``step(k)`` trains on batch k and returns what ``sync`` waits for.
+  ``step(k)`` trains on batch k and returns what ``sync`` waits for. A progress
+  bar (stderr) moves at each evaluation, outside the timed spans.
   """
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   o = shared.options
   t0 = time.perf_counter()
   sync(step(0))
   first_step_s = time.perf_counter() - t0
   wall = eval_s = 0.0
   curve, k = [], 1
+  bar = tqdm(total=o.steps, desc=f"cgan_quality {desc}", unit="step", dynamic_ncols=True)
   for stop in shared.eval_steps():
     t0 = time.perf_counter()
     handle = None
@@ -200,6 +203,10 @@ def train_curve(shared: _Shared, step: Callable[[int], Any], sync: Callable[[Any
     t0 = time.perf_counter()
     curve.append({"step": stop, "train_wall_s": wall, **shared.evaluate(sampler(), stop)})
     eval_s += time.perf_counter() - t0
+    bar.update(stop - bar.n)
+    bar.set_postfix(accuracy=f"{curve[-1]['oracle_accuracy']:.3f}",
+                    fid_ratio=f"{curve[-1]['fid_ratio']:.2f}")
+  bar.close()
   out = {"first_step_s": first_step_s, "train_wall_s": wall, "eval_s": eval_s,
          "steps_per_s": (o.steps - 1) / wall if wall > 0 else None}
   for name, ok in (("accuracy", lambda p: p["oracle_accuracy"] >= o.target_accuracy),
@@ -253,7 +260,7 @@ def run_jax(shared: _Shared, host: Any) -> dict:
     g = runner.get_state(state.ema["g"] if cfg.ema_decay > 0 else state.params["g"])
     return lambda key, y: sample(g, jax.random.normal(key, (y.shape[0], model.z_dim)), y)
 
-  out = train_curve(shared, step, jax.block_until_ready, sampler)
+  out = train_curve(shared, step, jax.block_until_ready, sampler, "jaxstyle")
   n_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(host.params))
   setup = "jit" if cfg.parallel == "jit" else f"{cfg.parallel}_{runner.num_devices}dev"
   return {"setup": setup, "devices": runner.num_devices, "compile_s": compile_s,
@@ -414,7 +421,8 @@ def run_torch(shared: _Shared, host_params: dict | None) -> dict:
   torch._dynamo.reset()
   try:
     run = TorchRun(shared, host_params, variant, grid)
-    out = train_curve(shared, run.step, lambda loss: float(loss.detach()), run.sample_fn)
+    out = train_curve(shared, run.step, lambda loss: float(loss.detach()), run.sample_fn,
+                      "PyTorch")
   finally:
     torch._dynamo.reset()
     torch.set_num_threads(default_threads)
