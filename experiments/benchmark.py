@@ -54,6 +54,9 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
     flags.DEFINE_list("skip", [], "Leave these benchmarks out.")
     flags.DEFINE_string("out", None, "Write the suite JSON here (rewritten after each benchmark, "
                         "so an interrupted suite keeps what it finished).")
+    flags.DEFINE_bool("update", False, "Add to the suite already in --out (same --preset and "
+                      "--seed): its records of benchmarks not run now are kept, those run now are "
+                      "replaced. Without it --out is started afresh.")
     flags.DEFINE_bool("isolate", True, "Run each benchmark in a fresh Python process (its own "
                       "JAX start: device count, XLA flags, peak memory); --noisolate runs them "
                       "all in this process.")
@@ -66,8 +69,11 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
         raise cli.UsageError(f"--{flag}: unknown benchmark(s) {', '.join(unknown)}; choose from "
                              f"{', '.join(names)}")
     chosen = tuple(n for n in names if (not FLAGS.only or n in FLAGS.only) and n not in FLAGS.skip)
+    if FLAGS.update and not FLAGS.out:
+      raise cli.UsageError("--update needs --out (the suite file to add to)")
+    keep = suite.previous_suite(FLAGS.out, FLAGS.preset, FLAGS.seed) if FLAGS.update else None
     result = suite.run_suite(chosen, FLAGS.preset, FLAGS.seed, FLAGS.checkpoint, FLAGS.out,
-                             argv=_ARGV, isolate=FLAGS.isolate)
+                             argv=_ARGV, isolate=FLAGS.isolate, keep=keep)
     done = [r["benchmark"] for r in result["records"]]
     print(f"done: {', '.join(done) or 'nothing'}"
           + "".join(f"; skipped {n}: {why}" for n, why in result["skipped"].items())

@@ -23,7 +23,7 @@ Mesh arrays (shard_map) and pmap outputs must not be mixed: keep one
 
 ``request_cpu_devices(n)`` splits the host CPU into ``n`` JAX devices when the
 backend has not started yet (it can only be set before the first JAX
-operation) and returns the CPU device count in effect either way.
+operation; it never starts the backend itself) and says whether it could.
 """
 
 from __future__ import annotations
@@ -41,14 +41,18 @@ from jaxstyle.train.state import AXIS
 MODES = ("jit", "shard_map", "pmap")
 
 
-def request_cpu_devices(count: int) -> int:
-  """Asks for ``count`` host CPU devices (if JAX has not started); the CPU device count in effect."""
-  if count:
-    try:
-      jax.config.update("jax_num_cpu_devices", count)
-    except RuntimeError:  # the backend has started: the count is fixed for this process
-      pass
-  return len(jax.devices("cpu"))
+def request_cpu_devices(count: int) -> bool:
+  """Asks for ``count`` host CPU devices; False if JAX had already started (count unchanged).
+
+  Never starts the backend itself, so flags read at start-up (``XLA_FLAGS``) can still be set.
+  """
+  if not count:
+    return True
+  try:
+    jax.config.update("jax_num_cpu_devices", count)
+  except RuntimeError:  # the backend has started: the count is fixed for this process
+    return False
+  return True
 
 
 def initialize_distributed(coordinator_address: str | None, num_processes: int | None,

@@ -436,8 +436,11 @@ def run_torch(shared: _Shared, host_params: dict | None) -> dict:
 
 def _start_devices(cpu_devices: int) -> str | None:
   """Splits the CPU into ``cpu_devices`` JAX devices; a note if JAX had already started."""
+  import jax  # pylint: disable=g-import-not-at-top
+
   from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
-  have = parallel.request_cpu_devices(cpu_devices)
+  parallel.request_cpu_devices(cpu_devices)
+  have = len(jax.devices("cpu"))
   if cpu_devices and have != cpu_devices:
     return (f"--cpu_devices={cpu_devices} not applied: JAX had already started in this process "
             f"with {have} CPU devices")

@@ -117,11 +117,33 @@ def _run_isolated(name: str, preset: str, seed: int, checkpoint: str) -> dict[st
       return json.load(f)
 
 
+def previous_suite(path: str, preset: str, seed: int) -> dict[str, Any] | None:
+  """The suite already in ``path`` (None if there is none), checked to be of ``preset`` and ``seed``."""
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      old = json.load(f)
+  except (OSError, ValueError) as e:
+    raise JaxstyleError(f"{path}: cannot read it as a suite file ({e}); to start afresh, pass "
+                        "another --out or leave out --update") from e
+  if not isinstance(old, dict) or old.get("suite") != "jaxstyle-benchmarks":
+    raise JaxstyleError(f"{path}: not a suite file of benchmark.py all; pass another --out")
+  if (old.get("preset"), old.get("seed")) != (preset, seed):
+    raise JaxstyleError(f"{path}: a suite of --preset {old.get('preset')} --seed {old.get('seed')}; "
+                        f"--update adds to a suite of the same preset and seed only (asked: "
+                        f"{preset}, {seed})")
+  return old
+
+
 def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, out: str | None,
-              argv: list[str] | None = None, isolate: bool = False) -> dict[str, Any]:
+              argv: list[str] | None = None, isolate: bool = False,
+              keep: dict[str, Any] | None = None) -> dict[str, Any]:
   """Runs ``names`` in order; writes the suite to ``out`` after each; returns it.
 
   ``isolate``: each benchmark in its own process (``benchmark.py all`` does this by default).
+  ``keep``: an earlier suite (``previous_suite``) whose records, skips and failures of
+  benchmarks not in ``names`` stay in the result (``--update``); those in ``names`` are redone.
   """
   if not isolate:
     from jaxstyle import parallel  # pylint: disable=g-import-not-at-top
@@ -133,6 +155,13 @@ def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, o
   started = results.start(argv)
   suite: dict[str, Any] = {"suite": "jaxstyle-benchmarks", "version": 1, "preset": preset,
                            "seed": seed, "records": [], "skipped": {}, "failed": {}}
+  if keep:
+    suite["records"] = [r for r in keep.get("records", []) if r.get("benchmark") not in names]
+    for part in ("skipped", "failed"):
+      suite[part] = {n: v for n, v in keep.get(part, {}).items() if n not in names}
+    suite["updated_from"] = {"meta": keep.get("meta"), "kept": [r.get("benchmark")
+                                                                for r in suite["records"]]}
+  order = {n: i for i, n in enumerate(SUITE)}
   for i, name in enumerate(names):
     bench = benches[name]
     if name in NEEDS_CHECKPOINT and not checkpoint:
@@ -145,6 +174,7 @@ def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, o
         suite[part].extend(child.get(part, []))
       for part in ("skipped", "failed"):
         suite[part].update(child.get(part, {}))
+      suite["records"].sort(key=lambda r: order.get(r.get("benchmark"), len(order)))
       suite["meta"] = results.finish(started)
       results.write_record(suite, out, echo=False)
       continue
@@ -157,6 +187,7 @@ def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, o
     except (JaxstyleError, Exception) as e:  # pylint: disable=broad-except  one failure must not end the suite
       suite["failed"][name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
       traceback.print_exc(file=sys.stderr)
+    suite["records"].sort(key=lambda r: order.get(r.get("benchmark"), len(order)))
     suite["meta"] = results.finish(started)
     results.write_record(suite, out, echo=False)
   suite["meta"] = results.finish(started)

@@ -135,3 +135,61 @@ def test_each_benchmark_runs_in_its_own_process_and_failures_come_back(tmp_path)
   assert list(result["failed"]) == ["stylizer_quality"] and "no_such_run" in result["failed"][
       "stylizer_quality"]
   assert "FAILED stylizer_quality" in proc.stdout
+
+
+_FLAG_CHILD = """
+import dataclasses, json, sys
+sys.path.insert(0, {experiments!r})
+import benchmarks
+from benchmarks import registry, suite
+from jaxstyle import cpu_tuning
+benches = benchmarks.load_all()
+fake = dict(benches)
+fake["stylizer"] = dataclasses.replace(
+    benches["stylizer"], run=lambda options: {{"applied": cpu_tuning.use_fast_cpu_convs()}})
+registry._REGISTRY = fake
+result = suite.run_suite(("stylizer",), "quick", 0, "", None)
+print(json.dumps(result["records"][0]["results"]))
+"""
+
+
+def test_an_in_process_suite_leaves_jax_unstarted_for_a_benchmarks_xla_flags():
+  """The device request must not start JAX: the stylizer's conv flag is read when JAX starts."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+
+  from conftest import EXPERIMENTS  # pylint: disable=g-import-not-at-top
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  proc = subprocess.run([sys.executable, "-c", _FLAG_CHILD.format(experiments=EXPERIMENTS)],
+                        capture_output=True, text=True, env=env, timeout=300, check=True)
+  assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"applied": True}
+
+
+def test_update_keeps_other_records_and_redoes_the_chosen(tmp_path, monkeypatch):
+  out = tmp_path / "suite.json"
+  runs = {"vgg": 0, "gatys": 0}
+
+  def counting(name):
+    def run(options):
+      runs[name] += 1
+      return {"run": runs[name]}
+    return run
+
+  fake = dict(REGISTERED)
+  for name in runs:
+    fake[name] = dataclasses.replace(REGISTERED[name], run=counting(name))
+  monkeypatch.setattr(registry, "_REGISTRY", fake)
+  first = suite.run_suite(("vgg", "gatys"), "quick", 0, "", str(out))
+  again = suite.run_suite(("vgg",), "quick", 0, "", str(out),
+                          keep=suite.previous_suite(str(out), "quick", 0))
+  assert [r["benchmark"] for r in again["records"]] == ["vgg", "gatys"]  # suite order kept
+  assert again["records"][0]["results"] == {"run": 2}  # redone
+  assert again["records"][1] == json.loads(json.dumps(first["records"][1]))  # kept as it was
+  assert again["updated_from"]["kept"] == ["gatys"]
+  with pytest.raises(suite.JaxstyleError, match="--preset quick --seed 0"):
+    suite.previous_suite(str(out), "quick", 1)
+  assert suite.previous_suite(str(tmp_path / "none.json"), "quick", 0) is None
+  proc = run_experiment("benchmark.py", "all", "--update", "--only=retrieval", "--seed=3",
+                        f"--out={out}", check=False)
+  assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "--seed 0" in proc.stderr
