@@ -44,7 +44,7 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
 
   def define():
     flags.DEFINE_enum("preset", "quick", list(suite.PRESETS), "quick: smaller sizes and fewer "
-                      "steps (benchmarks.suite.QUICK, about half an hour here); full: every "
+                      "steps (benchmarks.suite.QUICK, about 1.5 hours on a 2-core CPU); full: every "
                       "benchmark's own defaults (hours on a 2-core CPU).")
     flags.DEFINE_integer("seed", 0, "Seed given to every benchmark (weights, inputs, data order).")
     flags.DEFINE_string("checkpoint", "", "A train_stylizer.py run directory: stylizer_quality and "
