@@ -106,6 +106,8 @@ FIGURES: tuple[tuple[str, str, FigureFn], ...] = (
      and plots.personalize_curves(rs, p)),
     ("p_at_k", "retrieval P@k", lambda rs, p: rs[0].benchmark == "retrieval_quality"
      and plots.retrieval_bars(rs, p)),
+    ("time_to_quality", "quality against training time", lambda rs, p:
+     rs[0].benchmark == "cgan_quality" and plots.quality_over_time(rs, p)),
 )
 
 

@@ -11,6 +11,8 @@ True, or returns False without writing when the records hold nothing to plot:
 * ``personalize_curves``: median relative distance per round with the
   quartile band, one line per strategy, one panel per simulated user;
 * ``retrieval_bars``: P@1 and P@5 of every retrieval_quality variant;
+* ``quality_over_time``: cgan_quality's oracle accuracy and FID ratio against
+  training wall time, jaxstyle and PyTorch;
 * ``run_curves``: a training run's metrics, one panel per metric family.
 
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) under the
@@ -247,6 +249,35 @@ def personalize_curves(records: Sequence[Record], path: str) -> bool:
       ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("style distance to the target\n(relative to the start; median, IQR band)")
     axes[0].legend(fontsize="small", loc="lower left")
+    _save(fig, path)
+  return True
+
+
+def quality_over_time(records: Sequence[Record], path: str) -> bool:
+  """cgan_quality: oracle accuracy and FID / floor against training wall time, both sides."""
+  sides = [(r, side, name) for r in records for side, name in (("jax", "jaxstyle"), ("torch", "PyTorch"))
+           if isinstance(r.results.get(side), dict) and r.results[side].get("curve")]
+  if not sides:
+    return False
+  with _figure(2, cols=2, size=(6.0, 4.4)) as (fig, axes):
+    for record, side, name in sides:
+      curve = record.results[side]["curve"]
+      x = [p["train_wall_s"] for p in curve]
+      style = dict(color="C0" if side == "jax" else "C1", ls=_style(records.index(record)), lw=2,
+                   marker="o", ms=4, label=_name(f"{name} ({record.results[side].get('setup')})",
+                                                 record, records))
+      axes[0].plot(x, [p["oracle_accuracy"] for p in curve], **style)
+      axes[1].plot(x, [p["fid_ratio"] for p in curve], **style)
+    targets = sides[0][0].results.get("targets", {})
+    for ax, key, label in ((axes[0], "oracle_accuracy", "oracle accuracy"),
+                           (axes[1], "fid_ratio", "FID / real-vs-real floor")):
+      if isinstance(targets.get(key), (int, float)):
+        ax.axhline(targets[key], color="k", lw=0.8, ls=":", label=f"target {targets[key]:g}")
+      ax.set_xlabel("training wall time, s (evaluations excluded)")
+      ax.set_ylabel(label)
+      ax.grid(alpha=0.3, which="both")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize="small", loc="lower right")
     _save(fig, path)
   return True
 

@@ -344,13 +344,15 @@ def _time_to_quality_records():
         "quality": {"pairs": [{"content": "cat.png", "style": "wave.jpg", "settings": {
             "adam": {"final": {"loss": 5.0, "content": 2.0, "style": 300.0, "tv": 0.1}}}}]}}
   final = {"step": 6000, "oracle_accuracy": 0.97, "fid_ratio": 2.5}
+  curve = [{"step": k, "train_wall_s": 0.1 * k, "oracle_accuracy": k / 6200, "fid_ratio": 12000 / k}
+           for k in (1000, 3000, 6000)]
   cq = {"targets": {"oracle_accuracy": 0.95, "fid_ratio": 3.0}, "fid_floor": 2.2,
         "jax": {"setup": "shard_map_2dev", "steps_per_s": 10.0, "step_to_accuracy": 3000,
                 "time_to_accuracy_s": 300.0, "step_to_fid": 5000, "time_to_fid_s": 500.0,
-                "final": final},
+                "final": final, "curve": curve},
         "torch": {"setup": "eager_nchw_2t", "steps_per_s": 8.0, "step_to_accuracy": 3000,
                   "time_to_accuracy_s": 375.0, "step_to_fid": 6000, "time_to_fid_s": 750.0,
-                  "final": dict(final, oracle_accuracy=0.96)},
+                  "final": dict(final, oracle_accuracy=0.96), "curve": curve},
         "time_to_accuracy_s_jax_over_torch": 0.8, "time_to_fid_s_jax_over_torch": 2 / 3}
   return [{"benchmark": name, "config": {}, "meta": meta(), "results": res}
           for name, res in (("gatys_quality", gq), ("cgan_quality", cq), ("cgan", SYNTHETIC["cgan"]))]
@@ -383,6 +385,8 @@ def test_headline_rows_come_from_the_records(tmp_path):
   # The new benchmarks' own sections.
   ttq = rows_under(md, "#### time to the PyTorch twin's quality")
   assert num(ttq["jaxstyle adam_ms2: s to target"][0]) == 80.0
+  assert_png(str(tmp_path / "out" / "plots" / "cgan_quality_time_to_quality.png"))
+  assert "](plots/cgan_quality_time_to_quality.png)" in md
   cgan_q = rows_under(md, "### cgan_quality")
   assert num(cgan_q["PyTorch s to target FID"][0]) == 750.0
   assert num(cgan_q["jaxstyle final oracle_accuracy"][0]) == 0.97
