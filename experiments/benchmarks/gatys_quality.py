@@ -75,11 +75,10 @@ import statistics
 import sys
 import time
 
-from benchmarks import timing
+from benchmarks import registry, timing
 from benchmarks.registry import register
 from jaxstyle import config as cfglib
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JAX_SETTINGS = ("adam", "lbfgs", "adam_ms2")
 GOAL_TIME_RATIO = 0.5
 PARITY_RTOL = 1e-3
@@ -91,12 +90,6 @@ class ParityError(RuntimeError):
   """jaxstyle's and the twin's step-0 losses differ: the two sides optimise different objectives."""
 
 
-def _pairs_check(values: tuple[str, ...]) -> str | None:
-  bad = [v for v in values if v.count(":") != 1 or not all(v.split(":"))]
-  if not values or bad:
-    return f"needs content:style pairs, got {', '.join(bad) or 'none'}"
-  return None
-
 
 @dataclasses.dataclass(frozen=True)
 class Options(timing.TorchGridOptions):
@@ -104,7 +97,7 @@ class Options(timing.TorchGridOptions):
   pairs: tuple[str, ...] = cfglib.setting(
       DEFAULT_PAIRS, "content:style image pairs, comma-separated: file names in <data_dir>/content "
       "and <data_dir>/styles, or paths. The first pair is also the time-to-quality pair.",
-      check=_pairs_check)
+      check=registry.content_style_pairs)
   data_dir: str | None = cfglib.setting(None, "Shared data folder (default: ../shared/data beside "
                                         "the repository, or $JAXSTYLE_SHARED_DATA).")
   vgg_weights: str | None = cfglib.setting(None, "Path of the partial VGG-19 weights (default: "
@@ -133,10 +126,6 @@ class Options(timing.TorchGridOptions):
                                   "curves only.")
 
 
-def _data_dir(o: Options) -> str:
-  return o.data_dir or os.environ.get("JAXSTYLE_SHARED_DATA") or os.path.join(
-      os.path.dirname(_REPO), "shared", "data")
-
 
 def _resolve(name: str, folder: str) -> str:
   if os.path.exists(name):
@@ -149,7 +138,7 @@ def _resolve(name: str, folder: str) -> str:
 
 def _load_pairs(o: Options, size: int) -> list[dict]:
   from jaxstyle import data  # pylint: disable=g-import-not-at-top
-  root, out = _data_dir(o), []
+  root, out = registry.shared_data_dir(o.data_dir), []
   for pair in o.pairs:
     c, s = pair.split(":")
     cpath = _resolve(c, os.path.join(root, "content"))
@@ -180,7 +169,7 @@ def run(options: Options) -> dict:
 
   from jaxstyle import optimize, vgg  # pylint: disable=g-import-not-at-top
 
-  path = o.vgg_weights or os.path.join(_data_dir(o), "vgg19",
+  path = o.vgg_weights or os.path.join(registry.shared_data_dir(o.data_dir), "vgg19",
                                        "vgg19_imagenet_keras_conv1_1-conv3_4_PARTIAL.npz")
   weights = vgg.load_weights(path)
   cfg = optimize.StylizeConfig(gamma=o.gamma)

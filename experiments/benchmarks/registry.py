@@ -20,6 +20,7 @@ cheap and a benchmark can set XLA or device options before JAX starts.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable
 
 import cli
@@ -40,6 +41,7 @@ class Benchmark:
 
 
 _REGISTRY: dict[str, Benchmark] = {}
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def register(name: str, *, help: str, options: type,  # pylint: disable=redefined-builtin
@@ -91,3 +93,17 @@ def each_at_least(minimum: int, what: str = "size") -> Callable[[tuple[int, ...]
 def registered() -> dict[str, Benchmark]:
   """Name -> benchmark, in registration order."""
   return dict(_REGISTRY)
+
+
+def content_style_pairs(values: tuple[str, ...]) -> str | None:
+  """A ``setting(check=...)`` for a non-empty tuple of ``content:style`` image pairs."""
+  bad = [v for v in values if v.count(":") != 1 or not all(v.split(":"))]
+  if not values or bad:
+    return f"needs content:style pairs, got {', '.join(bad) or 'none'}"
+  return None
+
+
+def shared_data_dir(data_dir: str | None) -> str:
+  """``data_dir``, else ``$JAXSTYLE_SHARED_DATA``, else ``../shared/data`` beside the repository."""
+  return data_dir or os.environ.get("JAXSTYLE_SHARED_DATA") or os.path.join(
+      os.path.dirname(_REPO), "shared", "data")

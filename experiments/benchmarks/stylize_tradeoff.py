@@ -42,22 +42,16 @@ import os
 import sys
 import time
 
+from benchmarks import registry
 from benchmarks.registry import each_at_least, register
 from jaxstyle import config as cfglib
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_PAIRS = ("chelsea:starry_night", "astronaut:great_wave", "coffee:udnie",
                  "rocket:the_scream", "camera:kandinsky_composition_vii",
                  "coins:matisse_woman_with_a_hat")
 DEFAULT_BETAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
-
-def _pairs_check(values: tuple[str, ...]) -> str | None:
-  bad = [v for v in values if v.count(":") != 1 or not all(v.split(":"))]
-  if not values or bad:
-    return f"needs content:style pairs, got {', '.join(bad) or 'none'}"
-  return None
 
 
 def _betas_check(values: tuple[float, ...]) -> str | None:
@@ -73,7 +67,7 @@ class Options:
       DEFAULT_PAIRS, "content:style pairs, comma-separated: paths, file names in "
       "<data_dir>/content and <data_dir>/styles, or a name that is a file's stem or its end "
       "after an underscore (chelsea = skimage_chelsea.png, the_scream = munch_the_scream.jpg).",
-      check=_pairs_check)
+      check=registry.content_style_pairs)
   data_dir: str | None = cfglib.setting(None, "Shared data folder (default: ../shared/data beside "
                                         "the repository, or $JAXSTYLE_SHARED_DATA).")
   vgg_weights: str | None = cfglib.setting(None, "Path of the partial VGG-19 weights (default: "
@@ -93,10 +87,6 @@ class Options:
                                      "--steps; another value runs its pairs again).", ge=0)
   curve: str = cfglib.setting("", "Write the trade-off curve PNG here (empty: none).")
 
-
-def _data_dir(o: Options) -> str:
-  return o.data_dir or os.environ.get("JAXSTYLE_SHARED_DATA") or os.path.join(
-      os.path.dirname(_REPO), "shared", "data")
 
 
 def resolve(name: str, folder: str) -> str:
@@ -154,7 +144,7 @@ def run(options: Options) -> dict:
 
   from jaxstyle import data, optimize, vgg  # pylint: disable=g-import-not-at-top
 
-  root = _data_dir(o)
+  root = registry.shared_data_dir(o.data_dir)
   weights = vgg.load_weights(o.vgg_weights or os.path.join(
       root, "vgg19", "vgg19_imagenet_keras_conv1_1-conv3_4_PARTIAL.npz"))
   steps = tuple(sorted(set(o.steps)))
