@@ -170,23 +170,19 @@ def run_suite(names: tuple[str, ...], preset: str, seed: int, checkpoint: str, o
     print(f"[{i + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
     if isolate:
       child = _run_isolated(name, preset, seed, checkpoint)
-      for part in ("records",):
-        suite[part].extend(child.get(part, []))
+      suite["records"].extend(child.get("records", []))
       for part in ("skipped", "failed"):
         suite[part].update(child.get(part, {}))
-      suite["records"].sort(key=lambda r: order.get(r.get("benchmark"), len(order)))
-      suite["meta"] = results.finish(started)
-      results.write_record(suite, out, echo=False)
-      continue
-    try:
-      options = options_for(bench, preset, seed, checkpoint)
-      bench_started = results.start(argv)
-      measured = bench.run(options)
-      suite["records"].append(results.make_record(name, bench.config_dict(options), measured,
-                                                  results.finish(bench_started)))
-    except (JaxstyleError, Exception) as e:  # pylint: disable=broad-except  one failure must not end the suite
-      suite["failed"][name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-      traceback.print_exc(file=sys.stderr)
+    else:
+      try:
+        options = options_for(bench, preset, seed, checkpoint)
+        bench_started = results.start(argv)
+        measured = bench.run(options)
+        suite["records"].append(results.make_record(name, bench.config_dict(options), measured,
+                                                    results.finish(bench_started)))
+      except (JaxstyleError, Exception) as e:  # pylint: disable=broad-except  one failure must not end the suite
+        suite["failed"][name] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        traceback.print_exc(file=sys.stderr)
     suite["records"].sort(key=lambda r: order.get(r.get("benchmark"), len(order)))
     suite["meta"] = results.finish(started)
     results.write_record(suite, out, echo=False)
