@@ -29,8 +29,9 @@ def sniff_format(path: str) -> str:
     try:
       with zipfile.ZipFile(path) as z:
         names = z.namelist()
-    except zipfile.BadZipFile as e:
-      raise WeightsError(f"{path}: looks like a zip archive but is damaged ({e})") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:  # ValueError: bad names
+      raise WeightsError(f"{path}: looks like a zip archive but is damaged ({type(e).__name__}: "
+                         f"{e}); re-download or re-convert it") from None
     if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
       return TORCH_ZIP
     return NPZ

@@ -7,8 +7,10 @@ torch's zip format and its pre-1.6 format. With PyTorch it uses
 restricted unpickler that allows only ``collections.OrderedDict``,
 ``torch._utils._rebuild_tensor(_v2)``, ``torch._utils._rebuild_parameter`` and
 the ``torch.*Storage`` types, and rebuilds tensors from their storages with
-bounds-checked strides. Any other global, a truncated file or a malformed
-record raises ``WeightsError`` (the pickle is refused, not executed).
+bounds-checked strides. Any other global, a truncated file, a malformed
+record or a tensor with more elements than its storage (an expanded view,
+whose copy could need any amount of memory) raises ``WeightsError`` (the
+pickle is refused, not executed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
+import math
 import os
 import pickle
 import re
@@ -52,6 +55,10 @@ class _Storage:
     self.dtype, self.numel, self.array = dtype, int(numel), None
 
 
+_EXPANDED = ("a tensor of shape {size} views a storage of only {numel} elements (an expanded or "
+             "overlapping view); save contiguous tensors (tensor.clone()) instead")
+
+
 @dataclasses.dataclass
 class _LazyTensor:
   storage: _Storage
@@ -67,6 +74,8 @@ class _LazyTensor:
       raise pickle.UnpicklingError("tensor size and stride disagree")
     if any(n == 0 for n in size):
       return np.zeros(size, data.dtype)
+    if math.prod(size) > data.size:  # copying such a view could need any amount of memory
+      raise ValueError(_EXPANDED.format(size=size, numel=data.size))
     last = int(self.offset) + sum((n - 1) * s for n, s in zip(size, stride))
     if self.offset < 0 or any(s < 0 for s in stride) or last >= data.size:
       raise pickle.UnpicklingError("tensor view lies outside its storage")
@@ -236,6 +245,9 @@ def read_torch_state_dict(path: str, use_torch: bool | None = None) -> dict[str,
 
       def to_numpy(x):
         if isinstance(x, torch.Tensor):
+          if x.numel() * x.element_size() > x.untyped_storage().nbytes():
+            raise ValueError(_EXPANDED.format(size=tuple(x.shape),
+                                              numel=x.untyped_storage().nbytes() // x.element_size()))
           x = x.detach().cpu()
           return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
         if isinstance(x, Mapping):

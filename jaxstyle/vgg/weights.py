@@ -181,6 +181,10 @@ def load_weights(path: str | None = None, preprocessing: str | None = None) -> V
   except Exception as e:  # zipfile / ValueError / OSError all mean "not our format"
     raise WeightsError(f"{path}: not a readable jaxstyle VGG .npz ({type(e).__name__}: {e}); "
                        "convert other formats with `python -m jaxstyle.vgg convert`") from e
+  for key, value in arrays.items():
+    if not isinstance(value, np.ndarray):  # np.load hands back a non-.npy member as raw bytes
+      raise WeightsError(f"{path}: member {key!r} is not a .npy array; not a jaxstyle VGG .npz "
+                         "(re-convert it with `python -m jaxstyle.vgg convert`)")
   stored = None
   if "preprocessing" in arrays:
     value = arrays.pop("preprocessing")

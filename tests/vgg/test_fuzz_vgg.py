@@ -1,0 +1,209 @@
+"""Fuzz: VGG weight files (.npz, .pth zip and pre-1.6, .h5) and format sniffing never escape.
+
+Each parser gets seeded mutations of a small VALID file written by the
+library's own writers (``save_weights``, ``torch.save``, h5py in Keras'
+layout); every case must load or raise ``WeightsError`` naming the file, and
+no pickle is ever executed (hostile ``__reduce__`` payloads in every
+container, a marker file that must never appear). See tests/fuzz_testlib.py.
+"""
+
+import collections
+import io
+import os
+import pickle
+
+import h5py
+import jax
+import numpy as np
+import pytest
+
+import fuzz_testlib as fz
+from jaxstyle import vgg
+from jaxstyle.vgg import formats, keras, torch_pickle
+
+torch = pytest.importorskip("torch")
+
+SEED = 13
+ALLOWED = (vgg.WeightsError,)
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+  """Valid seed files: {kind: bytes}."""
+  d = tmp_path_factory.mktemp("vgg_seeds")
+  out = {}
+  for upto in ("conv1_1", "conv1_2"):
+    path = str(d / f"{upto}.npz")
+    vgg.save_weights(vgg.random_weights(jax.random.key(0), upto=upto), path)
+    out[f"npz_{upto}"] = open(path, "rb").read()
+  state = collections.OrderedDict([
+      ("features.0.weight", torch.randn(64, 3, 3, 3, generator=torch.Generator().manual_seed(0))),
+      ("features.0.bias", torch.zeros(64)), ("classifier.0.weight", torch.zeros(4, 7))])
+  for fmt, zip_format in (("pth_zip", True), ("pth_legacy", False)):
+    path = str(d / f"{fmt}.pth")
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    out[fmt] = open(path, "rb").read()
+  path = str(d / "keras.h5")
+  with h5py.File(path, "w") as f:
+    g = f.create_group("block1_conv1").create_group("block1_conv1")
+    g["kernel:0"] = np.random.default_rng(0).standard_normal((3, 3, 3, 64)).astype(np.float32)
+    g["bias:0"] = np.zeros(64, np.float32)
+  out["h5"] = open(path, "rb").read()
+  for kind in ("npz_conv1_1", "pth_zip", "pth_legacy"):  # the seeds themselves are valid
+    path = fz.write(str(d / f"check_{kind}"), out[kind])
+    assert vgg.load_weights(path).layers[0] == "conv1_1"
+  assert keras.read_h5_params(fz.write(str(d / "check.h5"), out["h5"]))["conv1_1"]
+  return out
+
+
+def _npz_mutators(seeds):
+  arrays = fz.npz_arrays(seeds["npz_conv1_1"])
+  return [lambda rng: fz.mutate_bytes(seeds["npz_conv1_1"], rng),
+          lambda rng: fz.mutate_zip(seeds["npz_conv1_1"], rng),
+          lambda rng: fz.mutate_bytes(seeds["npz_conv1_2"], rng),
+          lambda rng: _arrays_case(arrays, rng)]
+
+
+def _arrays_case(arrays, rng):
+  new, desc = fz.mutate_arrays(arrays, rng)
+  return fz.npz_bytes(new), desc
+
+
+def _run(parser, n, tmp_path, suffix, mutators, load, names_file=True):
+  cases = list(fz.generate(parser, n, SEED, str(tmp_path), suffix, mutators))
+  cases += [(0, m, p) for m, p in fz.special_paths(str(tmp_path), parser + suffix)]
+  escapes, count = fz.run_cases(parser, cases, load, ALLOWED, names_file=names_file)
+  fz.assert_no_escapes(escapes, count, parser)
+
+
+def test_fuzz_npz_weights(tmp_path, seeds):
+  _run("vgg.load_weights[npz]", 400, tmp_path, ".npz", _npz_mutators(seeds), vgg.load_weights)
+
+
+@pytest.mark.parametrize("use_torch", [False, True])
+def test_fuzz_pth_zip(tmp_path, seeds, use_torch):
+  data = seeds["pth_zip"]
+  mutators = [lambda rng: fz.mutate_bytes(data, rng), lambda rng: fz.mutate_zip(data, rng),
+              lambda rng: fz.mutate_zip(data, rng)]
+  _run(f"vgg.load_pth[zip, use_torch={use_torch}]", 300 if not use_torch else 150, tmp_path,
+       ".pth", mutators, lambda p: vgg.load_pth(p, use_torch=use_torch))
+
+
+@pytest.mark.parametrize("use_torch", [False, True])
+def test_fuzz_pth_legacy(tmp_path, seeds, use_torch):
+  data = seeds["pth_legacy"]
+  _run(f"vgg.load_pth[legacy, use_torch={use_torch}]", 250 if not use_torch else 120, tmp_path,
+       ".pth", [lambda rng: fz.mutate_bytes(data, rng)],
+       lambda p: vgg.load_pth(p, use_torch=use_torch))
+
+
+def test_fuzz_h5(tmp_path, seeds):
+  data = seeds["h5"]
+  _run("vgg.load_h5", 200, tmp_path, ".h5", [lambda rng: fz.mutate_bytes(data, rng)],
+       vgg.load_h5)
+
+
+def test_fuzz_sniff_and_load_any(tmp_path, seeds):
+  """``sniff_format`` and ``load_weights`` on mutations of every format (auto-detected)."""
+  kinds = sorted(seeds)
+
+  def any_format(rng):
+    kind = kinds[int(rng.integers(0, len(kinds)))]
+    data, desc = fz.mutate_bytes(seeds[kind], rng)
+    return data, f"{kind}: {desc}"
+
+  _run("vgg.sniff_format", 150, tmp_path, ".bin", [any_format], formats.sniff_format)
+  _run("vgg.load_weights[any]", 150, tmp_path, ".w", [any_format], vgg.load_weights)
+
+
+# ----------------------------------------------------------------------------- no pickle runs
+
+
+def _legacy_with(payload_at: int, evil: bytes, seeds) -> bytes:
+  """A pre-1.6 .pth whose ``payload_at``-th pickle (0 magic, 1 version, 2 sys info, 3 state) is ``evil``."""
+  good = seeds["pth_legacy"]
+  f = io.BytesIO(good)
+  ends = []
+  for _ in range(4):
+    torch_pickle._SafeUnpickler(f, lambda pid: torch_pickle._Storage(np.dtype("f4"), 1)).load()
+    ends.append(f.tell())
+  starts = [0] + ends[:-1]
+  return good[:starts[payload_at]] + evil + good[ends[payload_at]:]
+
+
+def _evil_files(tmp_path, seeds, marker):
+  """(description, path) of .pth/.npz files whose pickles would create ``marker``."""
+  flat, nested = fz.evil_pickle(marker), fz.evil_pickle(marker, nest=True)
+  files = []
+
+  def add(desc, data, suffix):
+    files.append((desc, fz.write(str(tmp_path / f"evil{len(files)}{suffix}"), data)))
+
+  for protocol in (2, 4, 5):
+    add(f"raw pickle protocol {protocol}", pickle.dumps(_Builtin(marker), protocol=protocol), ".pth")
+  for name in ("data.pkl", "archive/data.pkl"):
+    for desc, payload in (("flat", flat), ("nested in a state dict", nested)):
+      members = [(name, payload), (name.replace("data.pkl", "version"), b"3\n")]
+      add(f"zip {name} {desc}", fz._zip(members), ".pth")
+  members = fz._members(seeds["pth_zip"])
+  pkl = next(n for n, _ in members if n.endswith("data.pkl"))
+  add("torch zip with its data.pkl replaced",
+      fz._zip([(n, nested if n == pkl else p) for n, p in members]), ".pth")
+  for at in range(4):
+    add(f"legacy .pth with pickle {at} hostile", _legacy_with(at, nested, seeds), ".pth")
+  evil_npy = fz.evil_npy_bytes(marker)
+  good = fz._members(seeds["npz_conv1_1"])
+  add("npz with an object-array member", fz._zip(good + [("evil.npy", evil_npy)]), ".npz")
+  add("npz whose kernel is an object array",
+      fz._zip([(n, evil_npy if n == "conv1_1/kernel.npy" else p) for n, p in good]), ".npz")
+  add("bare .npy object array", evil_npy, ".npy")
+  return files
+
+
+class _Builtin:
+  """``builtins.exec`` through a global the unpickler must refuse (STACK_GLOBAL in protocol 4+)."""
+
+  def __init__(self, marker):
+    self.marker = marker
+
+  def __reduce__(self):
+    return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def test_no_pickle_ever_executes(tmp_path, seeds):
+  marker = str(tmp_path / "PWNED")
+  escapes = []
+  files = _evil_files(tmp_path, seeds, marker)
+  loaders = {"load_weights": vgg.load_weights,
+             "load_pth[no torch]": lambda p: vgg.load_pth(p, use_torch=False),
+             "load_pth[torch]": lambda p: vgg.load_pth(p, use_torch=True),
+             "read_torch_state_dict[no torch]":
+                 lambda p: torch_pickle.read_torch_state_dict(p, use_torch=False)}
+  for desc, path in files:
+    for name, load in loaders.items():
+      if name != "load_weights" and path.endswith((".npz", ".npy")):
+        continue
+      try:
+        load(path)
+        escapes.append(f"{name} {desc}: LOADED a hostile file")
+      except vgg.WeightsError as e:
+        if os.path.basename(path) not in str(e):
+          escapes.append(f"{name} {desc}: message does not name the file: {e}")
+      except Exception as e:  # noqa: BLE001
+        escapes.append(f"{name} {desc}: ESCAPED {type(e).__name__}: {e}")
+      if os.path.exists(marker):
+        escapes.append(f"{name} {desc}: THE PICKLE RAN (marker created)")
+        os.remove(marker)
+  assert not escapes, "\n".join(escapes)
+  assert len(files) >= 15
+
+
+@pytest.mark.parametrize("use_torch", [False, True])
+def test_expanded_views_are_refused_not_copied(tmp_path, use_torch):
+  """A 1-element storage viewed as 8192x8192 (stride 0): copying it would need 256 MiB (and a
+  bigger view any amount), so the reader refuses it instead of materialising it."""
+  path = str(tmp_path / "expanded.pth")
+  torch.save({"features.0.weight": torch.zeros(1).expand(2**13, 2**13),
+              "features.0.bias": torch.zeros(64)}, path)
+  with pytest.raises(vgg.WeightsError, match=r"expanded.pth.*views a storage of only 1 element"):
+    torch_pickle.read_torch_state_dict(path, use_torch=use_torch)
