@@ -246,8 +246,10 @@ def from_dict(cls: type, d: Mapping[str, Any], *, ignore_unknown: bool = False) 
   """Rebuilds a config from ``to_dict`` output (``from_dict(C, to_dict(c)) == c``).
 
   Missing keys take their defaults. Unknown keys raise ``ConfigError`` unless
-  ``ignore_unknown``.
+  ``ignore_unknown``; a ``d`` that is not a mapping (a damaged file) always does.
   """
+  if not isinstance(d, Mapping):
+    raise ConfigError(f"{cls.__name__} settings must be a JSON object, got {type(d).__name__}")
   hints = typing.get_type_hints(cls)
   names = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(d) - names)

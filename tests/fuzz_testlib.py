@@ -1,49 +1,42 @@
-"""Seeded file mutations and the fuzz property check shared by the ``test_fuzz_*`` files.
+"""The fuzz property check shared by the ``test_fuzz_*`` files (mutators: ``fuzz_mutations``).
 
 Contract:
 
-* Every mutator takes the valid seed content and a ``numpy.random.Generator``
-  and returns ``(new content, description)``; the description names what was
-  done (offsets, member names, values), so a failing case can be read without
-  re-running it. Mutators are deterministic in the generator.
-  - ``mutate_bytes``: truncation, byte flips (anywhere, in the header, in the
-    tail), inserted / deleted / duplicated / zeroed chunks, an empty file.
-  - ``mutate_zip``: member-level damage of a zip (``.npz``, torch's ``.pth``):
-    a member missing, renamed, replaced by junk, truncated or bit-flipped (bad
-    CRC), a ``.npy`` header declaring a huge shape or another dtype, an extra
-    or duplicated member, a deflated archive.
-  - ``mutate_arrays``: array-level damage of an ``.npz``'s arrays (wrong dtype
-    including object arrays, wrong shape or rank, empty, NaN / inf, a member
-    missing or added); returns the dict to ``npz_bytes``.
-  - ``mutate_json``: a JSON value with one node deleted, retyped or replaced
-    (huge numbers, NaN, deep nesting, strings for numbers, ...).
-  - ``mutate_lines``: line-level damage of a text file (JSONL, flagfiles).
-* ``run_cases(parser, cases, load, allowed)``: each case is ``(seed,
-  mutation, path)``; ``load(path)`` must return or raise one of ``allowed``
-  within ``CASE_TIMEOUT_S`` seconds (SIGALRM; a ``BaseException`` so no
-  ``except Exception`` in a parser swallows it). With ``names_file`` the error
-  message must also name the file. Returns the escapes as lines that print the
-  parser, the seed, the mutation and the exception (with its innermost frame);
-  ``assert_no_escapes`` fails with all of them.
-* ``evil_pickle(marker)``: pickle bytes whose ``__reduce__`` would create
-  ``marker``; ``evil_npy_bytes(marker)``: an object-array ``.npy`` holding it.
+* The mutators of ``fuzz_mutations`` (re-exported here) each take the valid
+  seed content and a ``numpy.random.Generator`` and return ``(new content,
+  description)``; see that module.
+* ``run_case`` / ``run_cases(parser, cases, load, allowed)``: each case is
+  ``(seed, mutation, path)``; ``load(path)`` must return or raise one of
+  ``allowed`` within ``CASE_TIMEOUT_S`` seconds (SIGALRM; a ``BaseException``
+  so no ``except Exception`` in a parser swallows it). With ``names_file`` the
+  error message must also name the file. Returns the escapes as lines that
+  print the parser, the seed, the mutation and the exception (with its
+  innermost frame); ``assert_no_escapes`` fails with all of them.
+  ``fuzz(...)`` = ``generate`` (seeded cases written to files) + the
+  ``special_paths`` (a directory, a missing and an empty file) + the check.
+  Case i of a parser uses ``rng_for(parser, i, base_seed)``: the printed seed
+  and mutation reproduce it.
+* No pickle runs: ``evil_pickle(marker)`` (pickle bytes whose ``__reduce__``
+  would create ``marker``), ``evil_npy_bytes(marker)`` (an object-array
+  ``.npy`` holding it), ``evil_npz_files`` (npz-like files carrying them) and
+  ``refusals(files, loaders, allowed, marker)`` (each must be refused with a
+  documented error naming the file, and ``marker`` must never appear).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import math
 import os
 import pickle
 import signal
 import traceback
-import warnings
-import zipfile
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+
+from fuzz_mutations import (  # noqa: F401 - re-exported: tests use fz.mutate_bytes etc.
+    DEEP, dumps_json, mutate_arrays, mutate_bytes, mutate_json, mutate_lines, mutate_zip,
+    npy_bytes, npz_arrays, npz_bytes, npz_mutators, zip_bytes, zip_members)
 
 CASE_TIMEOUT_S = 20.0  # a case that takes this long is a hang (normal cases take milliseconds)
 
@@ -70,309 +63,6 @@ def rng_for(parser: str, index: int, base_seed: int) -> tuple[int, np.random.Gen
   """(seed, generator) of case ``index`` of ``parser``: the seed printed on failure."""
   seed = base_seed * 100003 + index
   return seed, np.random.default_rng([seed, sum(map(ord, parser))])
-
-
-# ----------------------------------------------------------------------------- bytes
-
-
-def _span(rng, n: int, most: int = 64) -> tuple[int, int]:
-  start = int(rng.integers(0, max(n, 1)))
-  return start, min(n, start + int(rng.integers(1, most + 1)))
-
-
-def mutate_bytes(data: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
-  """One random byte-level mutation of ``data`` (see the module contract)."""
-  n = len(data)
-  kind = str(rng.choice(["truncate", "truncate", "flip", "flip", "flip_head", "flip_tail",
-                         "insert", "delete", "duplicate", "zero", "empty"]))
-  if kind == "empty" or n == 0:
-    return b"", "empty file"
-  if kind == "truncate":
-    cut = int(rng.integers(0, n))
-    return data[:cut], f"truncated to {cut} of {n} bytes"
-  if kind.startswith("flip"):
-    out = bytearray(data)
-    lo, hi = {"flip": (0, n), "flip_head": (0, min(n, 64)), "flip_tail": (max(0, n - 64), n)}[kind]
-    where = sorted(int(i) for i in rng.integers(lo, hi, size=int(rng.integers(1, 9))))
-    for i in where:
-      out[i] ^= int(rng.integers(1, 256))
-    return bytes(out), f"{kind} at {where}"
-  start, end = _span(rng, n)
-  if kind == "insert":
-    chunk = rng.integers(0, 256, size=int(rng.integers(1, 65)), dtype=np.uint8).tobytes()
-    return data[:start] + chunk + data[start:], f"inserted {len(chunk)} random bytes at {start}"
-  if kind == "delete":
-    return data[:start] + data[end:], f"deleted bytes {start}:{end}"
-  if kind == "duplicate":
-    return data[:end] + data[start:end] + data[end:], f"duplicated bytes {start}:{end}"
-  return data[:start] + bytes(end - start) + data[end:], f"zeroed bytes {start}:{end}"
-
-
-# ----------------------------------------------------------------------------- zips
-
-
-def _members(data: bytes) -> list[tuple[str, bytes]]:
-  with zipfile.ZipFile(io.BytesIO(data)) as z:
-    return [(info.filename, z.read(info)) for info in z.infolist()]
-
-
-def _zip(members: Iterable[tuple[str, bytes]], compression: int = zipfile.ZIP_STORED) -> bytes:
-  buf = io.BytesIO()
-  with zipfile.ZipFile(buf, "w", compression) as z, warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # duplicate names are one of the mutations
-    for name, payload in members:
-      z.writestr(name, payload)
-  return buf.getvalue()
-
-
-def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
-  buf = io.BytesIO()
-  np.save(buf, array, allow_pickle=allow_pickle)
-  return buf.getvalue()
-
-
-def _npy_with_header(payload: bytes, rng) -> tuple[bytes, str]:
-  """``payload`` (a .npy) with its header replaced: a huge shape, another dtype, or junk."""
-  from numpy.lib import format as npformat
-
-  body_at = payload.find(b"\n") + 1 if payload.startswith(b"\x93NUMPY") else 0
-  body = payload[body_at:]
-  kind = str(rng.choice(["huge", "huge", "dtype", "fortran", "junk", "negative"]))
-  header = {"descr": "<f4", "fortran_order": False, "shape": (4,)}
-  if kind == "huge":
-    shapes = [(2**40,), (2**31, 2**31), (10**6, 10**6, 10**6), (2**62,), (3, 3, 2**40, 64)]
-    header["shape"] = shapes[int(rng.integers(0, len(shapes)))]
-  elif kind == "negative":
-    header["shape"] = (-5, 3)
-  elif kind == "dtype":
-    header["descr"] = str(rng.choice(["|O", ">f8", "<c16", "|S5", "<U7", "<M8[s]", "|V3", "<f2"]))
-    header["shape"] = (int(rng.integers(0, 4)),)
-  elif kind == "fortran":
-    header["fortran_order"] = True
-    header["shape"] = (2, 2)
-  if kind == "junk":
-    text = b"{'descr': <f4, 'shape': (((" + b" " * 40 + b"\n"
-    head = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
-  else:
-    buf = io.BytesIO()
-    npformat.write_array_header_1_0(buf, header)
-    head = buf.getvalue()
-  return head + body, f"npy header {kind} {header}"
-
-
-def mutate_zip(data: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
-  """One random member-level mutation of the zip archive ``data`` (see the module contract)."""
-  members = _members(data)
-  i = int(rng.integers(0, len(members)))
-  name, payload = members[i]
-  kind = str(rng.choice(["drop", "rename", "junk", "truncate", "flip", "header", "header",
-                         "mutate", "mutate", "extra", "duplicate", "deflate", "empty_member",
-                         "dir_entry"]))
-  desc = f"member {name!r}: {kind}"
-  if kind == "drop":
-    del members[i]
-  elif kind == "rename":
-    new = str(rng.choice(["x.npy", name.upper(), name + ".bak", "../" + name, name.replace(".", "_"),
-                          "data.pkl", "archive/data.pkl"]))
-    members[i] = (new, payload)
-    desc += f" to {new!r}"
-  elif kind == "junk":
-    members[i] = (name, rng.integers(0, 256, size=int(rng.integers(0, 200)), dtype=np.uint8)
-                  .tobytes())
-  elif kind == "truncate":
-    cut = int(rng.integers(0, max(len(payload), 1)))
-    members[i] = (name, payload[:cut])
-    desc += f" to {cut} of {len(payload)} bytes"
-  elif kind == "flip":  # rewritten in place, so the stored CRC no longer matches
-    return _flip_member_in_place(data, name, payload, rng)
-  elif kind == "mutate":  # re-zipped with a correct CRC: the member's reader sees the damage
-    new_payload, what = mutate_bytes(payload, rng)
-    members[i] = (name, new_payload)
-    desc += f" ({what})"
-  elif kind == "header":
-    new_payload, what = _npy_with_header(payload, rng)
-    members[i] = (name, new_payload)
-    desc += f" ({what})"
-  elif kind == "extra":
-    members.append(("extra.npy", npy_bytes(np.arange(3, dtype=np.float32))))
-  elif kind == "duplicate":
-    members.append((name, payload[: len(payload) // 2]))
-  elif kind == "empty_member":
-    members[i] = (name, b"")
-  elif kind == "dir_entry":
-    members[i] = (name.rstrip("/") + "/", b"")
-  if kind == "deflate":
-    return _zip(members, zipfile.ZIP_DEFLATED), desc
-  return _zip(members), desc
-
-
-def _flip_member_in_place(data: bytes, name: str, payload: bytes, rng) -> tuple[bytes, str]:
-  at = data.find(payload) if payload else -1
-  if at < 0:
-    return mutate_bytes(data, rng)
-  out = bytearray(data)
-  where = sorted(at + int(j) for j in rng.integers(0, len(payload), size=int(rng.integers(1, 5))))
-  for j in where:
-    out[j] ^= int(rng.integers(1, 256))
-  return bytes(out), f"member {name!r}: bytes flipped at {where} (stored CRC now wrong)"
-
-
-# ----------------------------------------------------------------------------- npz arrays
-
-
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-  """``np.savez``'s bytes, object arrays included (as pickles: the loaders must refuse them)."""
-  return _zip((f"{k}.npy", npy_bytes(np.asanyarray(v), allow_pickle=True))
-              for k, v in arrays.items())
-
-
-def npz_arrays(data: bytes) -> dict[str, np.ndarray]:
-  """The arrays of a valid ``.npz``'s bytes."""
-  with np.load(io.BytesIO(data), allow_pickle=False) as z:
-    return {k: z[k] for k in z.files}
-
-
-_DTYPES = (np.float64, np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64, "U3",
-           "S3", "M8[s]", [("a", "<f4"), ("b", "<i4")], object)
-
-
-def mutate_arrays(arrays: dict[str, np.ndarray], rng: np.random.Generator
-                  ) -> tuple[dict[str, np.ndarray], str]:
-  """One random array-level mutation of an npz's arrays (see the module contract)."""
-  out = dict(arrays)
-  key = str(rng.choice(sorted(out)))
-  a = np.asarray(out[key])
-  kind = str(rng.choice(["dtype", "dtype", "shape", "rank", "empty", "scalar", "nan", "inf",
-                         "drop", "add", "huge"]))
-  desc = f"array {key!r} {a.dtype}{a.shape}: {kind}"
-  if kind == "dtype":
-    dt = _DTYPES[int(rng.integers(0, len(_DTYPES)))]
-    if dt is object:
-      out[key] = np.array([a.tolist() if a.ndim else a.item(), None], dtype=object)
-    else:
-      try:
-        out[key] = a.astype(dt)
-      except (TypeError, ValueError):
-        out[key] = np.zeros(a.shape, dt)
-    desc += f" -> {np.dtype(dt)}"
-  elif kind == "shape":
-    out[key] = a.reshape(-1)[: max(a.size - 1, 0)] if a.size else np.zeros(3, a.dtype)
-  elif kind == "rank":
-    out[key] = a[None] if rng.integers(0, 2) else a.reshape(-1)
-  elif kind == "empty":
-    out[key] = np.zeros((0,) + a.shape[1:], a.dtype)
-  elif kind == "scalar":
-    out[key] = a.reshape(-1)[0] if a.size else np.asarray(0, a.dtype)
-  elif kind in ("nan", "inf", "huge"):
-    b = np.array(a if a.dtype.kind in "biufc" else np.zeros(a.shape),
-                 dtype=np.float32 if a.dtype.kind not in "fc" else a.dtype)
-    value = {"nan": np.nan, "inf": -np.inf, "huge": 3e38}[kind]
-    if b.size:
-      b.reshape(-1)[int(rng.integers(0, b.size))] = value
-    out[key] = b
-  elif kind == "drop":
-    del out[key]
-  elif kind == "add":
-    out["unexpected"] = np.ones(2, np.float32)
-  return out, desc
-
-
-# ----------------------------------------------------------------------------- JSON and text
-
-DEEP = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON decoder recurses
-
-
-def _odd_values() -> list[Any]:
-  return [None, True, False, 0, -1, 1, 2**70, 1e308, -1e308, math.nan, math.inf, "", "x" * 300,
-          "0.5", [], {}, [1, 2], {"a": 1}, 1.5, "nan", [[[[[[[[["deep"]]]]]]]]]]
-
-
-def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
-  out = [prefix]
-  if isinstance(obj, dict):
-    for k, v in obj.items():
-      out += _paths(v, prefix + (k,))
-  elif isinstance(obj, list):
-    for i, v in enumerate(obj[:8]):
-      out += _paths(v, prefix + (i,))
-  return out
-
-
-def mutate_json(obj: Any, rng: np.random.Generator) -> tuple[Any, str]:
-  """``obj`` (a JSON value, not changed) with one node deleted, retyped or replaced."""
-  obj = json.loads(json.dumps(obj))
-  paths = _paths(obj)
-  path = paths[int(rng.integers(0, len(paths)))]
-  kind = str(rng.choice(["replace", "replace", "replace", "delete", "add_key", "wrap"]))
-  if kind == "delete" and not path:
-    kind = "replace"
-  parent = obj
-  for p in path[:-1]:
-    parent = parent[p]
-  odd = _odd_values()
-  value = odd[int(rng.integers(0, len(odd)))]
-  here = parent[path[-1]] if path else obj
-  if kind == "replace":
-    new = value
-  elif kind == "wrap":
-    new = [here]
-  elif kind == "add_key":
-    new = dict(here, unexpected_key=value) if isinstance(here, dict) else value
-  if kind == "delete":
-    if isinstance(parent, dict):
-      del parent[path[-1]]
-    else:
-      parent.pop(path[-1])
-  elif not path:
-    obj = new
-  else:
-    parent[path[-1]] = new
-  shown = "root" if not path else "/".join(map(str, path))
-  return obj, f"json {kind} at {shown}" + (f" with {json.dumps(value)[:40]}"
-                                            if kind in ("replace", "add_key") else "")
-
-
-def dumps_json(obj: Any) -> str:
-  return json.dumps(obj, allow_nan=True)  # NaN / Infinity tokens: Python's reader accepts them
-
-
-def mutate_lines(text: str, rng: np.random.Generator) -> tuple[bytes, str]:
-  """One line-level mutation of a text file; returns bytes (invalid UTF-8 is one mutation)."""
-  lines = text.splitlines(keepends=True) or ["\n"]
-  i = int(rng.integers(0, len(lines)))
-  kind = str(rng.choice(["drop", "duplicate", "swap", "junk", "bad_utf8", "nul", "json", "long",
-                         "deep", "no_newline", "crlf"]))
-  desc = f"line {i + 1}: {kind}"
-  if kind == "drop":
-    del lines[i]
-  elif kind == "duplicate":
-    lines.insert(i, lines[i])
-  elif kind == "swap":
-    j = int(rng.integers(0, len(lines)))
-    lines[i], lines[j] = lines[j], lines[i]
-  elif kind == "junk":
-    lines[i] = "".join(chr(int(c)) for c in rng.integers(32, 127, size=20)) + "\n"
-  elif kind == "bad_utf8":
-    return "".join(lines[:i]).encode() + b"\xff\xfe\xc3(" + "".join(lines[i:]).encode(), desc
-  elif kind == "nul":
-    lines[i] = lines[i][:1] + "\x00" + lines[i][1:]
-  elif kind == "json":
-    try:
-      obj = json.loads(lines[i])
-    except ValueError:
-      obj = {}
-    new, what = mutate_json(obj, rng)
-    lines[i] = dumps_json(new) + "\n"
-    desc += f" ({what})"
-  elif kind == "long":
-    lines[i] = "9" * 100_000 + "\n"
-  elif kind == "deep":
-    lines[i] = DEEP + "\n"
-  elif kind == "no_newline":
-    lines[-1] = lines[-1].rstrip("\n")
-  elif kind == "crlf":
-    lines = [ln.replace("\n", "\r\n") for ln in lines]
-  return "".join(lines).encode("utf-8", "surrogatepass"), desc
 
 
 # ----------------------------------------------------------------------------- the property
@@ -403,6 +93,36 @@ def evil_npy_bytes(marker: str) -> bytes:
   return npy_bytes(np.array([Evil(), 1.0], dtype=object), allow_pickle=True)
 
 
+def evil_npz_files(tmp_dir: str, valid: bytes, marker: str) -> list[tuple[str, str]]:
+  """(description, path) of npz-like files whose pickles would create ``marker``: an extra
+  object-array member, each member in turn replaced by one, a bare ``.npy`` and a raw pickle."""
+  evil = evil_npy_bytes(marker)
+  good = zip_members(valid)
+  variants = [("an extra object-array member", zip_bytes(good + [("evil.npy", evil)]))]
+  variants += [(f"member {name!r} replaced by an object array",
+                zip_bytes([(n, evil if n == name else p) for n, p in good])) for name, _ in good]
+  variants += [("a bare .npy object array", evil), ("a raw pickle", evil_pickle(marker))]
+  return [(desc, write(os.path.join(tmp_dir, f"evil{i}.npz"), data))
+          for i, (desc, data) in enumerate(variants)]
+
+
+def refusals(files: Sequence[tuple[str, str]], loaders: dict[str, Callable[[str], Any]],
+             allowed: tuple[type, ...], marker: str) -> list[str]:
+  """Loads every hostile file with every loader: each must raise ``allowed`` naming the file,
+  and ``marker`` must never appear. Returns the failures."""
+  failures = []
+  for desc, path in files:
+    for name, load in loaders.items():
+      escape = run_case(name, 0, desc, lambda: load(path), allowed, os.path.basename(path),
+                        must_raise=True)
+      if escape:
+        failures.append(escape)
+      if os.path.exists(marker):
+        failures.append(f"{name} {desc}: THE PICKLE RAN (marker created)")
+        os.remove(marker)
+  return failures
+
+
 def _frame(e: BaseException) -> str:
   tb = traceback.extract_tb(e.__traceback__)
   if not tb:
@@ -412,8 +132,10 @@ def _frame(e: BaseException) -> str:
 
 
 def run_case(parser: str, seed: int, mutation: str, load: Callable[[], Any],
-             allowed: tuple[type, ...], name: str | None = None) -> str | None:
-  """None if ``load()`` returns or raises one of ``allowed`` (naming ``name``); else the escape."""
+             allowed: tuple[type, ...], name: str | None = None,
+             must_raise: bool = False) -> str | None:
+  """None if ``load()`` returns (unless ``must_raise``) or raises one of ``allowed`` (naming
+  ``name``); else the escape."""
   where = f"{parser} seed={seed} mutation: {mutation}"
   try:
     with deadline(CASE_TIMEOUT_S):
@@ -426,7 +148,7 @@ def run_case(parser: str, seed: int, mutation: str, load: Callable[[], Any],
     return None
   except Exception as e:  # noqa: BLE001 - what the property forbids
     return f"{where}: ESCAPED {type(e).__name__}: {str(e)[:200]}{_frame(e)}"
-  return None
+  return f"{where}: LOADED a file it must refuse" if must_raise else None
 
 
 def run_cases(parser: str, cases: Iterable[tuple[int, str, str]], load: Callable[[str], Any],
@@ -457,11 +179,22 @@ def write(path: str, data: bytes) -> str:
 def generate(parser: str, n: int, base_seed: int, tmp_dir: str, suffix: str,
              mutators: Sequence[Callable[[np.random.Generator], tuple[bytes, str]]]
              ) -> Iterator[tuple[int, str, str]]:
-  """``n`` cases ``(seed, mutation, path)``: case i applies ``mutators[i % len]`` to a fresh file."""
+  """``n`` cases ``(seed, mutation, path)``; case i writes ``mutators[i % len](rng)`` to a file."""
   for i in range(n):
     seed, rng = rng_for(parser, i, base_seed)
     data, mutation = mutators[i % len(mutators)](rng)
     yield seed, mutation, write(os.path.join(tmp_dir, f"{parser}_{i}{suffix}"), data)
+
+
+def fuzz(parser: str, n: int, base_seed: int, tmp_dir: str, suffix: str,
+         mutators: Sequence[Callable[[np.random.Generator], tuple[bytes, str]]],
+         load: Callable[[str], Any], allowed: tuple[type, ...], names_file: bool = True) -> int:
+  """``n`` generated cases plus ``special_paths``; fails listing every escape; returns the count."""
+  cases = list(generate(parser, n, base_seed, tmp_dir, suffix, mutators))
+  cases += [(0, m, p) for m, p in special_paths(tmp_dir, parser.replace("/", "_") + suffix)]
+  escapes, count = run_cases(parser, cases, load, allowed, names_file=names_file)
+  assert_no_escapes(escapes, count, parser)
+  return count
 
 
 def special_paths(tmp_dir: str, name: str) -> list[tuple[str, str]]:

@@ -11,8 +11,10 @@ Splits: "train" (60000) and "test" (10000). Errors are ``DataError``.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -36,27 +38,40 @@ def _find_idx(directory: str, name: str) -> str:
 
 
 def read_idx(path: str) -> np.ndarray:
-  """Reads one IDX file (optionally gzip-compressed) into a NumPy array."""
+  """Reads one IDX file (optionally gzip-compressed) into a NumPy array.
+
+  The header is checked before the data is read, and the data is read in
+  chunks up to the declared size, so a damaged header declaring a huge array
+  (or a .gz that inflates without end) costs no more memory than the file holds.
+  """
   opener = gzip.open if path.endswith(".gz") else open
+  dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
   try:
     with opener(path, "rb") as f:
-      raw = f.read()
-  except (OSError, EOFError) as e:
-    raise DataError(f"{path}: cannot read IDX file ({e})") from e
-  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-    raise DataError(f"{path}: not an IDX file (bad magic number)")
-  dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-  if raw[2] not in dtypes:
-    raise DataError(f"{path}: unknown IDX element type 0x{raw[2]:02x}")
-  ndim = raw[3]
-  shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-  dtype = np.dtype(dtypes[raw[2]])
-  expected = int(np.prod(shape)) * dtype.itemsize
-  body = raw[4 + 4 * ndim:]
+      head = f.read(4)
+      if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+      if head[2] not in dtypes:
+        raise DataError(f"{path}: unknown IDX element type 0x{head[2]:02x}")
+      dims = f.read(4 * head[3])
+      if len(dims) != 4 * head[3]:
+        raise DataError(f"{path}: truncated IDX header ({head[3]} dimensions declared)")
+      shape = struct.unpack(">" + "I" * head[3], dims)
+      dtype = np.dtype(dtypes[head[2]])
+      expected = math.prod(shape) * dtype.itemsize
+      body = bytearray()
+      while len(body) <= expected:
+        chunk = f.read(min(1 << 24, expected + 1 - len(body)))
+        if not chunk:
+          break
+        body += chunk
+  except (OSError, EOFError, zlib.error) as e:  # gzip: BadGzipFile (an OSError), zlib.error
+    raise DataError(f"{path}: cannot read IDX file ({type(e).__name__}: {e}); re-download "
+                    "it") from None
   if len(body) != expected:
     raise DataError(f"{path}: truncated or oversized IDX file (header says {expected} bytes of "
-                    f"data, file has {len(body)})")
-  return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+                    f"data, file has {len(body)}{' or more' if len(body) > expected else ''})")
+  return np.frombuffer(bytes(body), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def load_mnist_idx(directory: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:

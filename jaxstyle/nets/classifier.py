@@ -197,21 +197,31 @@ def load_oracle(path: str | None = None, batch_size: int = 1000) -> Oracle:
     raise OracleError(f"oracle checkpoint {path!r} not found; train one with "
                       "`python experiments/train_classifier.py --mnist_dir=... --workdir=DIR` "
                       "and pass DIR/oracle.npz")
+  advice = "train one with `python experiments/train_classifier.py` or restore the file"
   try:
     with np.load(path, allow_pickle=False) as z:
       flat = {k: z[k] for k in z.files}
-  except (OSError, ValueError) as e:
-    raise OracleError(f"{path}: not a readable oracle .npz ({e})") from e
+  except Exception as e:  # noqa: BLE001 - zip/npz errors (BadZipFile, EOFError, ...): corrupt
+    raise OracleError(f"{path}: not a readable oracle .npz ({type(e).__name__}: {e}); "
+                      f"{advice}") from None
   if META_KEY not in flat:
     raise OracleError(f"{path}: no {META_KEY} entry; not written by jaxstyle save_oracle")
+  bad = [k for k, a in flat.items() if k != META_KEY and not (
+      isinstance(a, np.ndarray) and a.dtype.kind == "f")]  # np.load: a non-.npy member is bytes
+  if bad:
+    raise OracleError(f"{path}: {bad[0]} is not a float array; {advice}")
   try:
     meta = json.loads(str(flat.pop(META_KEY)))
     config = cfglib.validate(cfglib.from_dict(ClassifierConfig, meta.pop("config")))
-  except (ValueError, KeyError, TypeError) as e:
-    raise OracleError(f"{path}: malformed {META_KEY} ({e})") from e
-  params = _unflatten(flat)
-  expected = jax.eval_shape(LeNet(config).init, jax.random.key(0),
-                            jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
+    expected = jax.eval_shape(LeNet(config).init, jax.random.key(0),
+                              jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
+  except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+    raise OracleError(f"{path}: malformed {META_KEY} ({type(e).__name__}: {e}); {advice}") from None
+  try:
+    params = _unflatten(flat)
+  except (AttributeError, TypeError) as e:  # e.g. "params/fc1" both a leaf and a folder
+    raise OracleError(f"{path}: its parameter names clash ({type(e).__name__}: {e}); "
+                      f"{advice}") from None
   got = jax.tree.map(lambda a: (a.shape, a.dtype), params)
   want = jax.tree.map(lambda a: (a.shape, a.dtype), expected)
   if got != want:

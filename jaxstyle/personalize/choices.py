@@ -16,7 +16,11 @@ latents with ``StyleSpace.to_latent`` and show stylized photos):
   the acquisition rule. Everything draws from ``fold_in(key, round)``: the
   same key, start and picks give the same candidates and estimates.
 * ``Session.from_history`` replays a recorded list of rounds (what a profile
-  stores), so an interrupted session continues where it stopped.
+  stores), so an interrupted session continues where it stopped. The rounds
+  come from a file, so ``check_history`` validates all of them first: a
+  malformed round (not an object, candidates not a finite [K, d] array of
+  numbers, a choice not null or an integer 0..K−1) raises ``ConfigError``
+  naming the round.
 """
 
 from __future__ import annotations
@@ -101,12 +105,40 @@ class Session:
   def from_history(cls, config: pref.PreferenceConfig, start: np.ndarray, rounds: list[dict], *,
                    k: int = 4, capacity: int = 64, key: jax.Array | int = 0) -> "Session":
     """A session with ``rounds`` (dicts with ``"candidates"`` [K, d] and ``"choice"``) replayed."""
-    session = cls(config, start, k=k, capacity=max(capacity, len(rounds) + 1), key=key)
-    for i, rec in enumerate(rounds):
-      shown = np.asarray(rec["candidates"], np.float32)
-      if shown.shape != session.candidates.shape:
-        raise ConfigError(f"recorded round {i + 1} has candidates of shape {shown.shape}, the "
-                          f"session shows {session.candidates.shape}; resume with the same --k")
+    start = np.asarray(start, np.float32)
+    history = check_history(rounds, k, start.shape[-1] if start.ndim else 0)
+    session = cls(config, start, k=k, capacity=max(capacity, len(history) + 1), key=key)
+    for shown, choice in history:
       session.candidates = shown  # what the user actually saw
-      session.record(rec.get("choice"))
+      session.record(choice)
     return session
+
+
+def check_history(rounds, k: int, d: int) -> list[tuple[np.ndarray, int | None]]:
+  """Recorded ``rounds`` as ``(candidates [k, d] float32, choice)``; ``ConfigError`` if malformed."""
+  advice = "start a new session (without --start) or resume with the same --k"
+  if not isinstance(rounds, (list, tuple)):
+    raise ConfigError(f"the recorded rounds are a {type(rounds).__name__}, not a list; {advice}")
+  history = []
+  for i, rec in enumerate(rounds):
+    where = f"recorded round {i + 1}"
+    if not isinstance(rec, dict) or "candidates" not in rec:
+      raise ConfigError(f'{where} is not an object with "candidates"; {advice}')
+    try:
+      with np.errstate(over="ignore"):  # beyond float32: inf, refused below
+        shown = np.asarray(rec["candidates"], np.float32)
+    except (TypeError, ValueError, OverflowError):
+      raise ConfigError(f"{where}: its candidates are not a [K, d] array of numbers; {advice}") \
+          from None
+    if shown.shape != (k, d):
+      raise ConfigError(f"{where} has candidates of shape {shown.shape}, the session shows "
+                        f"{(k, d)}; resume with the same --k")
+    if not np.all(np.isfinite(shown)):
+      raise ConfigError(f"{where}: its candidates are not all finite; {advice}")
+    choice = rec.get("choice")
+    if choice is not None and (isinstance(choice, bool) or not isinstance(choice, int)
+                               or not 0 <= choice < k):
+      raise ConfigError(f"{where}: choice {choice!r} is neither null nor a candidate 0..{k - 1}; "
+                        f"{advice}")
+    history.append((shown, choice))
+  return history

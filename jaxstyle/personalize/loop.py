@@ -115,7 +115,7 @@ class ReplayFrontend:
     where = f"--choices {self.path} line {lineno}"
     try:
       obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
       raise ConfigError(f"{where}: not JSON; write one object per line, e.g. "
                         '{"choice": 2}') from None
     if not isinstance(obj, dict) or "choice" not in obj:

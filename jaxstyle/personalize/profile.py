@@ -290,7 +290,7 @@ def load_profile(path: str) -> StyleProfile:
     raise fail("'meta' is " + ("missing" if raw is None else "not a uint8 byte array"))
   try:
     meta = json.loads(raw.tobytes().decode("utf-8"))
-  except ValueError as e:  # UnicodeDecodeError and JSONDecodeError alike
+  except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, deep nesting
     raise fail(f"meta is not UTF-8 JSON: {_one_line(e)}") from None
   if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__

@@ -141,7 +141,11 @@ def load_index(path: str) -> StyleIndex:
   try:
     with np.load(path, allow_pickle=False) as data:
       arrays = {k: data[k] for k in data.files}
+    if not all(isinstance(a, np.ndarray) for a in arrays.values()):  # np.load: non-.npy as bytes
+      raise ValueError("a member is not a .npy array")
     meta = json.loads(str(arrays["meta"]))
+    if not isinstance(meta, dict):
+      raise ValueError(f"its meta is a JSON {type(meta).__name__}, not an object")
   except Exception as e:  # noqa: BLE001 - zip/npz/json errors all mean "corrupt"
     raise RetrievalError(f"{path}: not a readable style index ({type(e).__name__}: {e}); "
                          f"{advice}") from None
@@ -152,7 +156,13 @@ def load_index(path: str) -> StyleIndex:
     raise RetrievalError(f"{path}: index version {meta.get('version')} is not supported "
                          f"(expected {INDEX_VERSION}); {advice}")
   try:
-    config = cfglib.from_dict(DescriptorConfig, meta["descriptor"])
+    config = cfglib.validate(cfglib.from_dict(DescriptorConfig, meta["descriptor"]))
+    for key, ndim in (("paths", 1), ("sha256", 1), ("size", 1), ("mtime_ns", 1), ("base", 2),
+                      ("search", 2), ("whiten_mean", 1), ("whiten_proj", 2)):
+      if arrays[key].ndim != ndim:
+        raise ValueError(f"{key} has shape {arrays[key].shape}, expected rank {ndim}")
+    if not isinstance(meta.get("vgg", {}), dict) or not isinstance(meta.get("failed", []), list):
+      raise ValueError("meta 'vgg' must be an object and 'failed' a list")
     n = len(arrays["paths"])
     base = arrays["base"]
     for key in ("sha256", "size", "mtime_ns", "base", "search"):
@@ -163,19 +173,20 @@ def load_index(path: str) -> StyleIndex:
     whitening = None
     if arrays["whiten_proj"].size:
       whitening = Whitening(mean=arrays["whiten_mean"], proj=arrays["whiten_proj"])
-      if whitening.proj.shape[0] != base.shape[1] or arrays["search"].shape[1] != whitening.dim:
+      if whitening.proj.shape[0] != base.shape[1] or arrays["search"].shape[1] != whitening.dim \
+          or whitening.mean.shape != (base.shape[1],):
         raise ValueError("whitening shapes do not match the descriptors")
     if not (np.all(np.isfinite(base)) and np.all(np.isfinite(arrays["search"]))):
       raise ValueError("non-finite descriptors")
+    return StyleIndex(
+        config=config, vgg=dict(meta.get("vgg", {})), paths=[str(p) for p in arrays["paths"]],
+        sha256=[str(h) for h in arrays["sha256"]], size=arrays["size"],
+        mtime_ns=arrays["mtime_ns"], base=base.astype(np.float32), whitening=whitening,
+        search=arrays["search"].astype(np.float32), library=str(meta.get("library", "")),
+        failed=[tuple(f) for f in meta.get("failed", [])], complete=bool(meta.get("complete")))
   except (KeyError, ValueError, TypeError, JaxstyleError) as e:
     raise RetrievalError(f"{path}: corrupt style index ({type(e).__name__}: {e}); {advice}") \
         from None
-  return StyleIndex(
-      config=config, vgg=dict(meta.get("vgg", {})), paths=[str(p) for p in arrays["paths"]],
-      sha256=[str(h) for h in arrays["sha256"]], size=arrays["size"], mtime_ns=arrays["mtime_ns"],
-      base=base.astype(np.float32), whitening=whitening,
-      search=arrays["search"].astype(np.float32), library=str(meta.get("library", "")),
-      failed=[tuple(f) for f in meta.get("failed", [])], complete=bool(meta.get("complete")))
 
 
 def check_compatible(index: StyleIndex, config: DescriptorConfig, fingerprint: str,
