@@ -7,8 +7,9 @@ Every flag but --workdir is a field of ``configs/cgan.py``'s ``Config`` (its
 help, default and checks come from there). The run directory gets config.json
 (the config, versions, device count), metrics.jsonl (losses every --log_every
 steps; oracle accuracy, FID, inception score and diversity every --eval_every
-steps), checkpoints/ (Orbax) and samples/step_XXXXX.png (10x10 grid: row d
-holds digit d, columns share a fixed noise vector). Rerunning the same command
+steps), checkpoints/ (Orbax), samples/step_XXXXX.png (10x10 grid: row d
+holds digit d, columns share a fixed noise vector) and tensorboard/ (every
+metric and sample grid as TensorBoard events). Rerunning the same command
 resumes from the latest checkpoint and gives bit-identical parameters to an
 uninterrupted run; the settings marked ``resume=True`` must not change.
 
@@ -22,7 +23,6 @@ In-process: ``train_and_evaluate(configs.cgan.get_config("quick"), workdir)``.
 from __future__ import annotations
 
 import json
-import os
 
 import cli  # pylint: disable=g-bad-import-order
 import training
@@ -52,10 +52,6 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       ``resume=True`` settings.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from jaxstyle import checkpoint, data, images, metrics, rundir, train  # pylint: disable=g-import-not-at-top
-  from jaxstyle.nets import classifier  # pylint: disable=g-import-not-at-top
 
   cfglib.validate(config)
   if config.dtype == "float64":
@@ -63,27 +59,38 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   runner = training.start_devices(config)
   runner.check_batch_size(config.batch_size)
   is_main = jax.process_index() == 0
+  with training.open_run(workdir, Config, config, is_main) as run:
+    return _train(config, run, runner, is_main)
+
+
+def _train(config: Config, run, runner, is_main: bool) -> dict:
+  """The body of ``train_and_evaluate`` once the run directory is locked."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import checkpoint, data, images, metrics, train  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import classifier  # pylint: disable=g-import-not-at-top
 
   train_images, train_labels = data.load_mnist("train", config.mnist_dir)
   iterator = data.BatchIterator({"image": train_images, "label": train_labels}, config.batch_size,
                                 seed=config.seed, process_index=jax.process_index(),
                                 process_count=jax.process_count())
 
-  def batches(step):
+  def clean_batches(step):
     b = iterator.batch(step)
     return {"image": data.to_float_nhwc(b["image"]).astype(config.dtype), "label": b["label"]}
+
+  batches = training.poison_batches(config, clean_batches)
 
   model_cfg = cgan_config.model_config(config)
   g_tx, d_tx = cgan_config.optimizers(config)
   use_ema = config.ema_decay > 0
-  step_fn = runner.compile(train.make_cgan_step(model_cfg, g_tx, d_tx, config.loss,
-                                                ema_decay=config.ema_decay))
+  step_fn = runner.compile(train.guard_nonfinite(train.make_cgan_step(
+      model_cfg, g_tx, d_tx, config.loss, ema_decay=config.ema_decay)))
 
   def generator_params(state):
     return runner.get_state(state.ema["g"] if use_ema else state.params["g"])
 
-  run = rundir.RunDir(workdir)
-  run.check_resume(Config, config)
   if is_main:
     run.write_config(cfglib.to_dict(config), model=cfglib.to_dict(model_cfg),
                      num_devices=runner.num_devices)
@@ -98,8 +105,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     grid_y = np.repeat(np.arange(10, dtype=np.int32), 10)
 
     def write_samples(step, state):
-      grid = images.make_grid(np.asarray(sampler(generator_params(state), grid_z, grid_y)), nrow=10)
-      images.save_image(os.path.join(run.samples_dir, f"step_{step:05d}.png"), grid)
+      run.save_sample(step, images.make_grid(np.asarray(sampler(generator_params(state), grid_z, grid_y)),
+                                             nrow=10))
 
     hooks.append((config.sample_every, write_samples))
 
@@ -135,8 +142,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       batches=batches, num_steps=config.num_steps, checkpointer=ckpt, run_dir=run,
       log_every=config.log_every, hooks=tuple(hooks),
       on_step_end=training.kill_switch(config, ckpt),
-      progress=config.progress, desc="cgan", is_main=is_main)
+      progress=config.progress, desc="cgan", is_main=is_main, skip_nonfinite=config.skip_nonfinite)
   ckpt.close()
+  run.close()
   rows = run.read_metrics() if is_main else []
   return {"resumed_from": start, **(rows[-1] if rows else {}), **last_eval}
 

@@ -10,9 +10,10 @@ VGG weights' fingerprint, versions, device count), metrics.jsonl (losses every
 --log_every steps; held-out content and style losses for every bank style,
 with bank and encoder latents, and with --encoder_styles the encoder's mean
 style loss on the held-out ones, eval_style_unseen, every --eval_every
-steps), checkpoints/ (Orbax)
-and samples/step_XXXXX.png (top row: the styles; then one row per held-out
-photo: the photo, then each bank style). Rerunning the same command resumes
+steps), checkpoints/ (Orbax),
+samples/step_XXXXX.png (top row: the styles; then one row per held-out
+photo: the photo, then each bank style) and tensorboard/ (every metric and
+sample grid as TensorBoard events). Rerunning the same command resumes
 from the latest checkpoint with bit-identical parameters to an uninterrupted
 run; the settings marked ``resume=True`` must not change. The trained run
 directory is what ``experiments/stylize.py --checkpoint`` and
@@ -137,19 +138,26 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
     WeightsError: VGG weights that do not reach the configured layers.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from jaxstyle import checkpoint, data, images, rundir, train, vgg  # pylint: disable=g-import-not-at-top
-  from jaxstyle.fileio import file_sha256  # pylint: disable=g-import-not-at-top
-  from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
-  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
 
   cfglib.validate(config)
   model = stylizer_config.model_config(config)
   runner = training.start_devices(config)
   runner.check_batch_size(config.batch_size)
   is_main = jax.process_index() == 0
+  with training.open_run(workdir, Config, config, is_main) as run:
+    return _train(config, model, runner, is_main, run)
+
+
+def _train(config: Config, model, runner, is_main: bool, run) -> dict:
+  """The body of ``train_and_evaluate`` once the run directory is locked."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from jaxstyle import checkpoint, data, images, train, vgg  # pylint: disable=g-import-not-at-top
+  from jaxstyle.fileio import file_sha256  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import style_encoder as se  # pylint: disable=g-import-not-at-top
+  from jaxstyle.nets import stylizer as st  # pylint: disable=g-import-not-at-top
 
   weights_path = vgg.resolve_weights_path(config.vgg_weights)
   weights = vgg.load_weights(weights_path)
@@ -184,10 +192,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   if unseen_files:
     _, unseen = data.load_styles(unseen_files, config.style_size, square=True)
     unseen_grams = train.style_grams(model, weights, unseen)
-  step_fn = runner.compile(train.make_stylizer_step(model, weights, styles, g_tx, d_tx, grams=grams))
+  step_fn = runner.compile(train.guard_nonfinite(
+      train.make_stylizer_step(model, weights, styles, g_tx, d_tx, grams=grams)))
 
-  run = rundir.RunDir(workdir)
-  run.check_resume(Config, config)
   if is_main:
     run.write_config(cfglib.to_dict(config), model=cfglib.to_dict(model), styles=names,
                      style_files=[os.path.abspath(p) for p in style_paths],
@@ -225,8 +232,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
       rows = [np.ones_like(held_out[0])] + thumbs
       for i in range(n):
         rows += [held_out[i]] + [c[i] for c in cols]
-      grid = images.make_grid(np.stack(rows), nrow=len(styles) + 1)
-      images.save_image(os.path.join(run.samples_dir, f"step_{step:05d}.png"), grid)
+      run.save_sample(step, images.make_grid(np.stack(rows), nrow=len(styles) + 1))
 
     def evaluate(step, state):
       params = runner.get_state(state.params)
@@ -261,11 +267,13 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   _, start = train.fit(
       runner=runner, step_fn=step_fn,
       init_state=lambda: _initial_state(config, model, g_tx, d_tx, names, moments),
-      batches=lambda step: _batch(photos, style_batches, step), num_steps=config.num_steps,
+      batches=training.poison_batches(config, lambda step: _batch(photos, style_batches, step)),
+      num_steps=config.num_steps,
       checkpointer=ckpt, run_dir=run, log_every=config.log_every, hooks=tuple(hooks),
       on_step_end=training.kill_switch(config, ckpt), progress=config.progress, desc="stylizer",
-      is_main=is_main)
+      is_main=is_main, skip_nonfinite=config.skip_nonfinite)
   ckpt.close()
+  run.close()
   rows = run.read_metrics() if is_main else []
   return {"resumed_from": start, **(rows[-1] if rows else {}), **last_eval}
 

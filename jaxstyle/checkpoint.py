@@ -6,18 +6,65 @@ depend on the parallel mode or device count. Orbax writes each step into a
 temporary directory and renames it when complete, so a process killed in the
 middle of a save leaves no half-written step behind: ``latest_step`` ignores
 the debris (and it is deleted on the next start).
+
+Resuming (``restore_newest``) tells a damaged checkpoint from one of another
+model: a step that Orbax cannot read even without a template is damaged, and
+the newest readable step is used instead (the damaged one is moved aside to
+``<directory>_damaged/STEP`` so that the run can write that step again); a
+step that reads on its own but not into this run's state is a model
+mismatch, the only case that advises a fresh ``--workdir``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import sys
+import time
 from typing import Any, Callable
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxstyle.errors import CheckpointError
+from jaxstyle.errors import CheckpointError, DamagedCheckpointError
+
+
+def _is_no_space(error: BaseException) -> bool:
+  """Whether ``error`` (or what caused it) is a full disk: ENOSPC, or TensorStore's wording of it."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if "No space left on device" in str(error) or "os_error_code='28'" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _drop_closed_loop_noise() -> None:
+  """Silences one harmless message of Orbax's failed reads, keeping every other unraisable error.
+
+  When a damaged step fails to restore, TensorStore's pending read callbacks
+  fire after Orbax has closed their asyncio loop, and each prints "Exception
+  ignored ... RuntimeError: Event loop is closed" (dozens per read). The read
+  has already failed with a real error, which ``restore`` reports.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "_jaxstyle_filter", False):
+    return
+
+  def hook(unraisable):
+    value = unraisable.exc_value
+    if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+      return
+    previous(unraisable)
+
+  hook._jaxstyle_filter = True  # pylint: disable=protected-access
+  sys.unraisablehook = hook
 
 
 class Checkpointer:
@@ -37,6 +84,9 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=max(self.every, 1), max_to_keep=keep, create=True,
         cleanup_tmp_directories=True, enable_async_checkpointing=async_save)
+    self._options = options
+    _drop_closed_loop_noise()
+    self._pending = None  # the step of a save that may still be running
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
@@ -54,13 +104,99 @@ class Checkpointer:
 
     Returns True if a save was started. With async saving the state must not
     be mutated afterwards (host NumPy copies are safe).
+
+    Raises:
+      CheckpointError: the disk has less free space than the state's size
+        (checked before writing), or it filled up while writing (this or the
+        previous asynchronous save; its partial files are removed). The
+        earlier checkpoints are intact either way.
     """
     if not (force or self.should_save(step)):
       return False
     if step in self.manager.all_steps():
       return False
     host_state = state() if callable(state) else state
-    return bool(self.manager.save(step, args=ocp.args.StandardSave(host_state), force=True))
+    needed = sum(np.asarray(x).nbytes for x in jax.tree.leaves(host_state)) * 1.05 + (256 << 10)
+    free = shutil.disk_usage(self.directory).free
+    if free < needed:
+      raise self._no_space_error(step, f"{free / 1e6:.1f} MB free, a checkpoint needs about "
+                                 f"{needed / 1e6:.1f} MB")
+    with self._writing(step):
+      return bool(self.manager.save(step, args=ocp.args.StandardSave(host_state), force=True))
+
+  def _no_space_error(self, step: int, detail: str) -> CheckpointError:
+    steps = self.all_steps()
+    kept = (f"the earlier checkpoints (steps {', '.join(map(str, steps))}) are intact" if steps
+            else "no earlier checkpoint")
+    return CheckpointError(f"cannot save checkpoint step {step} in {self.directory}: no space left "
+                           f"on the device ({detail}); {kept}: free some space, then rerun the "
+                           "same command to resume")
+
+  @contextlib.contextmanager
+  def _writing(self, step: int):
+    """Turns a full disk during a (possibly earlier, asynchronous) save into a CheckpointError."""
+    try:
+      yield
+      self._pending = step
+    except Exception as e:  # pylint: disable=broad-except
+      if not _is_no_space(e):
+        raise
+      failed = self._pending if self._pending is not None else step
+      self._pending = None
+      for name in os.listdir(self.directory):  # Orbax's partial step folders
+        if ".orbax-checkpoint-tmp" in name:
+          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+      raise self._no_space_error(failed, "the disk filled up while writing") from None
+
+  def readable(self, step: int) -> bool:
+    """Whether Orbax can read ``step`` on its own (without this run's template)."""
+    try:
+      self.manager.restore(step, args=ocp.args.StandardRestore())
+      return True
+    except Exception:  # pylint: disable=broad-except  (any failure to read means damaged)
+      return False
+
+  def restore_newest(self, template: Any, warn: Callable[[str], None] | None = None
+                     ) -> tuple[int | None, Any]:
+    """(step, state) of the newest checkpoint that restores; (None, template) if there is none.
+
+    A damaged newer step is moved aside to ``<directory>_damaged/STEP`` with a
+    warning naming both steps (``warn``, default: a ``warning:`` line on
+    stderr), and the next older step is tried.
+
+    Raises:
+      CheckpointError: a step that is readable but does not fit ``template``
+        (another model), or no step that can be read at all.
+    """
+    warn = warn or (lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
+    damaged = []
+    for step in sorted(self.all_steps(), reverse=True):
+      try:
+        state = self.restore(template, step)
+      except DamagedCheckpointError as e:  # a model mismatch propagates: its message says so
+        damaged.append((step, e.reason, self._move_aside(step)))
+        continue
+      for bad, reason, moved in damaged:
+        warn(f"checkpoint step {bad} in {self.directory} is damaged ({reason}); resuming from step "
+             f"{step} instead (step {bad} moved to {moved})")
+      return step, state
+    if damaged:
+      listing = "; ".join(f"step {s}: {r}" for s, r, _ in damaged)
+      raise CheckpointError(f"no checkpoint in {self.directory} can be read ({listing}); all were "
+                            f"moved to {self.directory.rstrip(os.sep)}_damaged; rerun to train from "
+                            "the start")
+    return None, template
+
+  def _move_aside(self, step: int) -> str:
+    target_dir = self.directory.rstrip(os.sep) + "_damaged"
+    os.makedirs(target_dir, exist_ok=True)
+    target = os.path.join(target_dir, str(step))
+    if os.path.exists(target):
+      target += f".{int(time.time())}"
+    shutil.move(os.path.join(self.directory, str(step)), target)
+    self.manager.close()  # a fresh manager: a failed read can leave the old one misconfigured
+    self.manager = ocp.CheckpointManager(self.directory, options=self._options)
+    return target
 
   def restore(self, template: Any, step: int | None = None) -> Any:
     """The state saved at ``step`` (default: latest) with ``template``'s structure, as NumPy."""
@@ -72,9 +208,12 @@ class Checkpointer:
     try:
       restored = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # structure or shape mismatch, unreadable files
+      first_line = str(e).splitlines()[0] if str(e) else ""
+      if not self.readable(step):
+        raise DamagedCheckpointError(step, self.directory, f"{type(e).__name__}: {first_line[:200]}") from e
       raise CheckpointError(f"cannot restore step {step} from {self.directory} ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else ''}); was it written by a run "
-                            "with other model settings? Use a fresh --workdir") from e
+                            f"{first_line}); was it written by a run with other model settings? "
+                            "Use a fresh --workdir") from e
     restored = jax.tree.map(np.asarray, restored)
     got = jax.tree.map(lambda x: (x.shape, x.dtype), restored)
     want = jax.tree.map(lambda x: (x.shape, x.dtype), abstract)
@@ -85,8 +224,10 @@ class Checkpointer:
     return restored
 
   def wait(self) -> None:
-    """Blocks until pending saves are on disk."""
-    self.manager.wait_until_finished()
+    """Blocks until pending saves are on disk (a full disk: ``CheckpointError``, see ``save``)."""
+    with self._writing(self._pending if self._pending is not None else -1):
+      self.manager.wait_until_finished()
+    self._pending = None
 
   def close(self) -> None:
     self.manager.wait_until_finished()

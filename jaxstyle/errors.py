@@ -37,6 +37,30 @@ class CheckpointError(JaxstyleError):
   """A checkpoint cannot be read or does not fit the model."""
 
 
+class DamagedCheckpointError(CheckpointError):
+  """A checkpoint step whose files cannot be read (truncated, missing, garbled)."""
+
+  def __init__(self, step: int, directory: str, reason: str):
+    super().__init__(f"checkpoint step {step} in {directory} is damaged ({reason})")
+    self.step, self.directory, self.reason = step, directory, reason
+
+
+class RunDirBusyError(JaxstyleError):
+  """A run directory is in use by another live process (its lock is held)."""
+
+
+class Stopped(JaxstyleError):
+  """Training stopped on SIGTERM/SIGINT after saving a checkpoint; ``exit_code`` is 128 + signal."""
+
+  def __init__(self, message: str, exit_code: int):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+class NonFiniteError(JaxstyleError):
+  """A loss, gradient or parameter became NaN or Inf during training."""
+
+
 class MetricError(JaxstyleError):
   """Unknown metric name, or inputs a metric cannot use."""
 

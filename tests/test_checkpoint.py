@@ -66,3 +66,69 @@ def test_restore_errors(tmp_path):
   with pytest.raises(checkpoint.CheckpointError, match="other model settings"):
     ck.restore(template)
   ck.close()
+
+
+def _three_steps(directory):
+  ck = checkpoint.Checkpointer(str(directory), every=1, keep=5, async_save=False)
+  states = {s: _state(seed=s) for s in (1, 2, 3)}
+  for s, st in states.items():
+    ck.save(s, st)
+  ck.close()
+  return states
+
+
+def _damage(step_dir, how):
+  """Real damage an interrupted copy or a bad disk leaves: a truncated data file, garbage, nothing."""
+  data = [p for p in step_dir.rglob("*") if p.is_file() and "ocdbt.process_0/d/" in str(p)]
+  if how == "truncated":
+    biggest = max(data, key=lambda p: p.stat().st_size)
+    with open(biggest, "r+b") as f:
+      f.truncate(100)
+  elif how == "garbage_manifest":
+    (step_dir / "default" / "manifest.ocdbt").write_bytes(b"garbage")
+  elif how == "emptied":
+    import shutil
+    shutil.rmtree(step_dir)
+    step_dir.mkdir()
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage_manifest", "emptied"])
+def test_restore_newest_falls_back_past_a_damaged_step(tmp_path, how):
+  states = _three_steps(tmp_path / "ck")
+  _damage(tmp_path / "ck" / "3", how)
+  warnings = []
+  ck = checkpoint.Checkpointer(str(tmp_path / "ck"), every=1, keep=5)
+  step, restored = ck.restore_newest(_state(seed=9), warn=warnings.append)
+  assert step == 2 and _equal(restored, states[2])
+  assert len(warnings) == 1 and "step 3" in warnings[0] and "step 2" in warnings[0], warnings
+  assert "damaged" in warnings[0] and "other model settings" not in warnings[0]
+  assert ck.all_steps() == [1, 2] and (tmp_path / "ck_damaged" / "3").is_dir()
+  assert ck.save(3, states[3], force=True)  # the step can be written again
+  ck.wait()
+  assert _equal(ck.restore(_state(seed=9), 3), states[3])
+  ck.close()
+
+
+def test_restore_newest_reports_a_model_mismatch_without_moving_anything(tmp_path):
+  _three_steps(tmp_path / "ck")
+  bigger = cgan.CGANConfig(z_dim=8, g_width=16, d_width=8, embed_dim=4, d_feature_dim=16)
+  tx = train.adam(1e-3)
+  template = jax.tree.map(np.asarray, train.init_cgan_state(bigger, 0, tx, tx))
+  ck = checkpoint.Checkpointer(str(tmp_path / "ck"))
+  with pytest.raises(checkpoint.CheckpointError, match="other model settings") as e:
+    ck.restore_newest(template)
+  assert not isinstance(e.value, checkpoint.DamagedCheckpointError)
+  assert ck.all_steps() == [1, 2, 3] and not (tmp_path / "ck_damaged").exists()
+  ck.close()
+
+
+def test_restore_newest_when_every_step_is_damaged(tmp_path):
+  _three_steps(tmp_path / "ck")
+  for s in (1, 2, 3):
+    _damage(tmp_path / "ck" / str(s), "truncated")
+  ck = checkpoint.Checkpointer(str(tmp_path / "ck"))
+  with pytest.raises(checkpoint.CheckpointError, match="no checkpoint .* can be read"):
+    ck.restore_newest(_state())
+  assert ck.all_steps() == []  # moved aside: a rerun trains from the start
+  assert ck.restore_newest(_state())[0] is None
+  ck.close()

@@ -36,9 +36,16 @@ class RunSettings:
   keep: int = cfglib.setting(3, "Checkpoints to keep.", ge=1)
   log_every: int = cfglib.setting(50, "Log losses to metrics.jsonl every this many steps.", ge=0)
   progress: bool = cfglib.setting(True, "Show a progress bar.")
+  skip_nonfinite: bool = cfglib.setting(
+      False, "When a loss or the updated parameters are NaN/Inf, skip that update (counted as "
+      "nonfinite_skipped in metrics.jsonl) instead of stopping with an error naming the step and "
+      "the loss term (the last good checkpoint is kept either way).")
   # Testing only.
   debug_kill_at_step: int = cfglib.setting(
       0, "Testing only: SIGKILL this process after this step (0: never).", ge=0)
+  debug_nan_at_step: int = cfglib.setting(
+      0, "Testing only: make the batch of this step NaN (1-based, as the step numbers in "
+      "metrics.jsonl; 0: never), to exercise the non-finite handling.", ge=0)
   debug_kill_during_save: bool = cfglib.setting(
       False, "Testing only: with --debug_kill_at_step, kill right after the checkpoint save of that "
       "step has started, before it completes.")

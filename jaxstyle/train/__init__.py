@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 from jaxstyle.train.loop import fit
+from jaxstyle.train.nonfinite import guard_nonfinite
 from jaxstyle.train.optim import adam, adamw_cosine, linear_decay
 from jaxstyle.train.state import (AXIS, Batch, StepFn, TrainState, axis_size, create_state, ema_update,
                                   local_slice, pmean, step_key, to_varying)
@@ -43,7 +44,7 @@ _LAZY = {
 }
 
 __all__ = sorted(["AXIS", "Batch", "StepFn", "TrainState", "adam", "adamw_cosine", "axis_size",
-                  "create_state", "ema_update", "fit", "linear_decay", "local_slice", "pmean",
+                  "create_state", "ema_update", "fit", "guard_nonfinite", "linear_decay", "local_slice", "pmean",
                   "step_key", "to_varying", *_LAZY])
 
 
