@@ -6,7 +6,8 @@ Every flag but --workdir is a field of ``configs/classifier.py``'s ``Config``.
 Writes to --workdir: config.json, metrics.jsonl (the batch loss and accuracy
 every 20 steps; one row per epoch: epoch, test accuracy, seconds; then one row
 of real-data reference scores: test inception score and FID floors, see
-jaxstyle.metrics.reference_scores) and oracle.npz (the params, a pickle-free
+jaxstyle.metrics.reference_scores), tensorboard/ (the same scalars as
+TensorBoard events) and oracle.npz (the params, a pickle-free
 npz with a JSON __meta__ entry; load it with
 jaxstyle.nets.classifier.load_oracle). The committed
 jaxstyle/assets/mnist_oracle.npz was made by this script with its default
@@ -90,6 +91,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   reference = metrics.reference_scores(oracle, test_x, test_labels, train_x, config.floor_sizes,
                                        seed=config.seed)
   run.log_metrics(config.epochs * steps_per_epoch, reference)
+  run.close()
   command = " ".join(shlex.quote(a) for a in ["python", "experiments/train_classifier.py", *sys.argv[1:]])
   train_settings = [f.name for f in dataclasses.fields(train_lib.TrainConfig) if f.name != "model"]
   meta = {"test_accuracy": last_epoch["test_accuracy"], "num_test_images": int(test_x.shape[0]),

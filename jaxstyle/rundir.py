@@ -5,7 +5,9 @@ A run directory holds::
   config.json      every setting of the run, library versions, device count, seed
   metrics.jsonl    one JSON object per line: {"step": int, <name>: float, ...}
   checkpoints/     Orbax checkpoints (see jaxstyle.checkpoint)
-  samples/         PNG grids
+  samples/         PNG grids (``save_sample``)
+  tensorboard/     TensorBoard event files (``jaxstyle.tblog``): every scalar of metrics.jsonl and
+                   every sample grid, written by ``log_metrics`` and ``save_sample``
 
 Pure helpers; nothing here reads flags or the environment.
 """
@@ -58,6 +60,9 @@ def jsonable(value: Any) -> Any:
 class RunDir:
   """A run directory (created on construction)."""
 
+  _events = None  # the jaxstyle.tblog.EventWriter, opened by the first log_metrics / save_sample
+  _purge_step = None  # set by truncate_metrics: TensorBoard drops older events from this step on
+
   def __init__(self, workdir: str):
     self.path = os.path.abspath(workdir)
     os.makedirs(self.path, exist_ok=True)
@@ -73,6 +78,10 @@ class RunDir:
   @property
   def checkpoint_dir(self) -> str:
     return os.path.join(self.path, "checkpoints")
+
+  @property
+  def tensorboard_dir(self) -> str:
+    return os.path.join(self.path, "tensorboard")
 
   @property
   def samples_dir(self) -> str:
@@ -127,7 +136,31 @@ class RunDir:
     row.update(jsonable(dict(metrics)))
     with open(self.metrics_path, "a") as f:
       f.write(json.dumps(row, sort_keys=True) + "\n")
+    self.tensorboard().scalars(step, metrics)
     return row
+
+  def tensorboard(self):
+    """This run's ``jaxstyle.tblog.EventWriter`` into ``tensorboard_dir`` (one per RunDir)."""
+    if self._events is None:
+      from jaxstyle import tblog  # local: tensorboardX loads only when a run logs
+
+      self._events = tblog.EventWriter(self.tensorboard_dir, purge_step=self._purge_step)
+    return self._events
+
+  def save_sample(self, step: int, image: Any, tag: str = "samples") -> str:
+    """Writes ``image`` ([H, W(, C)] float in [0, 1] or uint8) as samples/step_XXXXX.png and as
+    TensorBoard image ``tag`` at ``step`` (the same pixels); returns the PNG's path."""
+    from jaxstyle import images  # local: keeps this module light
+
+    pixels = images.to_uint8(np.asarray(image))
+    path = images.save_image(os.path.join(self.samples_dir, f"step_{int(step):05d}.png"), pixels)
+    self.tensorboard().image(step, tag, pixels)
+    return path
+
+  def close(self) -> None:
+    """Closes the TensorBoard event file (a later write opens a new one)."""
+    if self._events is not None:
+      self._events.close()
 
   def read_metrics(self) -> list[dict]:
     """All rows of metrics.jsonl (empty list if none)."""
@@ -137,6 +170,9 @@ class RunDir:
       return [json.loads(line) for line in f if line.strip()]
 
   def truncate_metrics(self, after_step: int) -> None:
-    """Drops metric rows with step > ``after_step`` (used when resuming)."""
+    """Drops metric rows with step > ``after_step`` (used when resuming), in metrics.jsonl and,
+    from the next event file on, in TensorBoard (its purge step ``after_step + 1``)."""
     rows = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
     atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    self.close()  # TensorBoard: the next event file hides earlier files' events after the step
+    self._events, self._purge_step = None, int(after_step) + 1
