@@ -188,21 +188,31 @@ def read_run(path: str) -> Run:
   from jaxstyle.rundir import RunDir  # pylint: disable=g-import-not-at-top
 
   if not os.path.isdir(path):
-    raise ReportInputError(f"{path}: no such run directory")
+    raise ReportInputError(f"{path}: no such run directory; give the --workdir of a training run")
   metrics = os.path.join(path, "metrics.jsonl")
   if not os.path.isfile(metrics):
-    raise ReportInputError(f"{path}: no metrics.jsonl in this run directory")
+    raise ReportInputError(f"{path}: no metrics.jsonl in this run directory; give the --workdir of "
+                           "a run that has logged metrics")
   try:
     rows = RunDir(path).read_metrics()
   except (OSError, UnicodeDecodeError) as e:
     raise ReportInputError(f"{metrics}: cannot read it ({e})") from None
   except ValueError as e:
-    raise ReportInputError(f"{metrics}: a line is not valid JSON ({e})") from None
+    raise ReportInputError(f"{metrics}: a line is not valid JSON ({e}); fix or delete that line "
+                           "(a run killed mid-write can leave one)") from None
   if not all(isinstance(r, dict) for r in rows):
-    raise ReportInputError(f"{metrics}: every line must be a JSON object with \"step\"")
+    raise ReportInputError(f"{metrics}: every line must be a JSON object with \"step\"; fix or "
+                           "delete the others")
   name = os.path.basename(os.path.normpath(os.path.abspath(path)))
   return Run(path, name, tuple(rows))
 
 
 def read_runs(paths: list[str]) -> list[Run]:
   return [read_run(p) for p in paths]
+
+
+def run_labels(runs: list[Run]) -> list[str]:
+  """Each run's label: its directory's name; parent/name where names clash, then numbered."""
+  parents = [os.path.join(os.path.basename(os.path.dirname(os.path.normpath(os.path.abspath(r.path)))),
+                          r.name) for r in runs]
+  return _unique([r.name for r in runs], parents)

@@ -13,7 +13,9 @@ True, or returns False without writing when the records hold nothing to plot:
 * ``retrieval_bars``: P@1 and P@5 of every retrieval_quality variant;
 * ``quality_over_time``: cgan_quality's oracle accuracy and FID ratio against
   training wall time, jaxstyle and PyTorch;
-* ``run_curves``: a training run's metrics, one panel per metric family.
+* ``run_curves``: a training run's metrics, one panel per metric family;
+* ``metric_curves``: chosen metrics of several runs, one panel per metric,
+  the runs overlaid (``experiments/plot.py``), optionally ``smoothed``.
 
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) under the
 default style, and saved without the Software tag, so the same inputs give
@@ -364,5 +366,51 @@ def run_curves(run: Run, path: str) -> bool:
       if len(names) > 1:
         ax.legend(fontsize="x-small")
     fig.suptitle(f"training run {run.name}")
+    _save(fig, path)
+  return True
+
+
+def smoothed(values: Sequence[float], weight: float) -> list[float]:
+  """TensorBoard's smoothing: an exponential moving average with ``weight`` in [0, 1), debiased
+  at the start (weight 0 gives the values back)."""
+  out, last, norm = [], 0.0, 0.0
+  for v in values:
+    last = weight * last + (1.0 - weight) * v
+    norm = weight * norm + (1.0 - weight)
+    out.append(last / norm)
+  return out
+
+
+def metric_curves(runs: Sequence[Run], labels: Sequence[str], names: Sequence[str], path: str,
+                  smooth: float = 0.0) -> bool:
+  """One panel per metric of ``names`` (at most ``MAX_PANELS``), one line per run (colour and
+  legend ``labels[i]``); with ``smooth`` > 0 the raw curves are drawn faint behind the smoothed
+  ones. Returns False without writing when no run has any of ``names``."""
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+
+  per_run = [run.series() for run in runs]
+  names = [n for n in names if any(n in s for s in per_run)][:MAX_PANELS]
+  if not names:
+    return False
+  with _figure(len(names), cols=min(3, len(names)), size=(4.8, 3.4)) as (fig, axes):
+    for ax, name in zip(axes, names):
+      values = []
+      for i, (series, label) in enumerate(zip(per_run, labels)):
+        if name not in series:
+          continue
+        steps, ys = series[name]
+        colour, style = f"C{i % 10}", _style(i // 10)
+        if smooth > 0:
+          ax.plot(steps, ys, color=colour, linestyle=style, alpha=0.25, linewidth=0.8)
+        ax.plot(steps, smoothed(ys, smooth), color=colour, linestyle=style,
+                marker="." if len(ys) < 30 else None, label=label)
+        values += ys
+      if log_scale(values):
+        ax.set_yscale("log")
+      ax.set_title(name)
+      ax.set_xlabel("step")
+      ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+      ax.grid(alpha=0.3, which="both")
+      ax.legend(fontsize="x-small")
     _save(fig, path)
   return True
