@@ -9,7 +9,9 @@ touches flags; library functions never read them.
   ``config_from_flags(Config)`` builds and validates the config from them.
 * ``run(main)``: ``absl.app.run`` where user errors (``JaxstyleError``, flag
   errors, stray positional arguments) print one ``error: …`` line and exit 2,
-  Ctrl-C exits 130, and ``--help`` exits 0.
+  Ctrl-C exits 130, and ``--help`` exits 0. JAX's INFO lines about the
+  platforms it probes ("Unable to initialize backend 'tpu'") are hidden
+  unless ``--verbosity`` is given; warnings still show.
 * ``run_subcommands({name: Subcommand(...)}, doc)``: ``prog NAME [flags]``;
   only the chosen subcommand's flags are defined, so each has its own
   ``--help`` and refuses the flags of the others.
@@ -18,6 +20,7 @@ touches flags; library functions never read them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
@@ -30,6 +33,8 @@ from jaxstyle.errors import ConfigError, JaxstyleError
 FLAGS = flags.FLAGS
 
 _HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "h", "?")
+# Python loggers whose INFO lines report JAX probing platforms it does not find (e.g. the TPU).
+_PROBING_LOGGERS = ("jax._src.xla_bridge",)
 
 
 class UsageError(JaxstyleError):
@@ -188,6 +193,13 @@ def _register_key_flags():
       FLAGS.register_key_flag_for_module(main_module, flag)
 
 
+def _quiet_platform_probing() -> None:
+  """JAX's platform-probing loggers at WARNING, unless ``--verbosity`` asks for more or less."""
+  if not flag_given("verbosity"):
+    for name in _PROBING_LOGGERS:
+      logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return FLAGS(argv)
@@ -212,6 +224,7 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None,
   def wrapped(args):
     if len(args) > 1 and not positional:
       fail(f"unexpected positional arguments: {' '.join(args[1:])} (see --help)")
+    _quiet_platform_probing()
     try:
       main(args)
     except JaxstyleError as e:
