@@ -231,6 +231,8 @@ def _read_json(path: str, what: str):
   except json.JSONDecodeError as e:
     raise HumanEvalError(f"{path}: not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
                          f"not a {what} file of human_eval.py") from None
+  except (ValueError, RecursionError) as e:  # a number of 100000 digits, nesting too deep
+    raise HumanEvalError(f"{path}: not a {what} file of human_eval.py ({e})") from None
 
 
 def load_key(path: str) -> dict:
@@ -239,6 +241,8 @@ def load_key(path: str) -> dict:
     raise HumanEvalError(f"{path}: not a key.json of human_eval.py make")
   if key.get("version") != VERSION:
     raise HumanEvalError(f"{path}: key version {key.get('version')!r}; this tool reads {VERSION}")
+  if not all(isinstance(key.get(k), str) for k in ("page_id", "a", "b")):
+    raise HumanEvalError(f"{path}: malformed key (page_id, a and b must be strings)")
   pairs = key.get("pairs")
   if not isinstance(pairs, list) or not all(
       isinstance(p, dict) and isinstance(p.get("id"), str) and p.get("a_side") in ("left", "right")
@@ -265,9 +269,10 @@ def load_results(path: str, key: dict, key_path: str) -> dict:
   ids = {p["id"] for p in key["pairs"]}
   out = []
   for i, c in enumerate(choices):
-    if not isinstance(c, dict) or c.get("pair") not in ids or c.get("choice") not in CHOICES:
-      raise HumanEvalError(f"{path}: choice {i + 1} is malformed or names an unknown pair: "
-                           f"{json.dumps(c)[:80]}")
+    if not isinstance(c, dict) or not isinstance(c.get("pair"), str) or c["pair"] not in ids \
+        or c.get("choice") not in CHOICES:
+      raise HumanEvalError(f"{path}: choice {i + 1} is malformed or names a pair that {key_path} "
+                           f"does not have: {json.dumps(c)[:80]}")
     out.append((c["pair"], c["choice"], str(c.get("time", ""))))
   return {"rater": rater.strip(), "choices": out}
 

@@ -205,6 +205,10 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return FLAGS(argv)
   except flags.Error as e:
     fail(str(e).splitlines()[0] if str(e) else "bad command line (see --help)")
+  except UnicodeDecodeError as e:  # absl reads flagfiles as UTF-8 text
+    given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
+    fail(f"a --flagfile ({', '.join(given) or 'nested'}) is not UTF-8 text ({e}); write flags "
+         "one per line in a text file")
   except SystemExit as e:
     asked = any(a.lstrip("-").split("=")[0] in _HELP_FLAGS for a in argv[1:] if a.startswith("-"))
     if asked and e.code == 1:  # absl's help flags exit 1; asking for help is not an error

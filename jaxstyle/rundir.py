@@ -122,10 +122,12 @@ class RunDir:
     try:
       with open(self.config_path) as f:
         old = json.load(f).get("config", {})
-    except (OSError, ValueError, AttributeError) as e:
-      raise ConfigError(f"{self.config_path} is damaged ({e}); restore it, or use a fresh "
-                        "--workdir") from None
-    mismatch = cfglib.resume_mismatch(config_cls, old, config)
+      if not isinstance(old, dict):
+        raise ValueError(f"its \"config\" is a JSON {type(old).__name__}, not an object")
+      mismatch = cfglib.resume_mismatch(config_cls, old, config)
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as e:
+      raise ConfigError(f"{self.config_path} is damaged ({type(e).__name__}: {e}); restore it, "
+                        "or use a fresh --workdir") from None
     if mismatch:
       raise ConfigError(f"--workdir {self.path} holds a run with {mismatch}; use a fresh --workdir "
                         "or the same settings to resume")

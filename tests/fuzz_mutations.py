@@ -18,6 +18,8 @@ Contract:
   - ``mutate_json``: a JSON value with one node deleted, retyped or replaced
     (huge numbers, NaN, deep nesting, strings for numbers, ...).
   - ``mutate_lines``: line-level damage of a text file (JSONL, flagfiles).
+  - ``json_text_mutators(text)``: JSON-, line- and byte-level mutators of a
+    JSON file.
   - ``npz_mutators(data, json_key)``: the byte-, member-, array- and (for a
     JSON member such as ``meta``) JSON-level mutators of a valid ``.npz``.
 """
@@ -267,11 +269,12 @@ def npz_mutators(data: bytes, json_key: str | None = None, as_bytes: bool = Fals
 # ----------------------------------------------------------------------------- JSON and text
 
 DEEP = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON decoder recurses
+_DEEP_MARK = "<100000 nested lists>"  # a value of mutate_json that dumps_json writes as DEEP
 
 
 def _odd_values() -> list[Any]:
   return [None, True, False, 0, -1, 1, 2**70, 1e308, -1e308, math.nan, math.inf, "", "x" * 300,
-          "0.5", [], {}, [1, 2], {"a": 1}, 1.5, "nan", [[[[[[[[["deep"]]]]]]]]]]
+          "0.5", [], {}, [1, 2], {"a": 1}, 1.5, "nan", [[[[[[[[["deep"]]]]]]]]], _DEEP_MARK]
 
 
 def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
@@ -320,7 +323,19 @@ def mutate_json(obj: Any, rng: np.random.Generator) -> tuple[Any, str]:
 
 
 def dumps_json(obj: Any) -> str:
-  return json.dumps(obj, allow_nan=True)  # NaN / Infinity tokens: Python's reader accepts them
+  """JSON text of a mutated value: NaN / Infinity tokens (Python's reader accepts them), and
+  the deep-nesting mark of ``mutate_json`` written as ``DEEP``."""
+  return json.dumps(obj, allow_nan=True).replace(json.dumps(_DEEP_MARK), DEEP)
+
+
+def json_text_mutators(text: str) -> list[Callable[[np.random.Generator], tuple[bytes, str]]]:
+  """Mutators of a JSON file's text: JSON-level (twice as often), line-level and byte-level."""
+  def json_case(rng):
+    obj, desc = mutate_json(json.loads(text), rng)
+    return dumps_json(obj).encode(), desc
+
+  return [json_case, json_case, lambda rng: mutate_lines(text, rng),
+          lambda rng: mutate_bytes(text.encode(), rng)]
 
 
 def mutate_lines(text: str, rng: np.random.Generator) -> tuple[bytes, str]:

@@ -13,7 +13,8 @@ Contract:
   print the parser, the seed, the mutation and the exception (with its
   innermost frame); ``assert_no_escapes`` fails with all of them.
   ``fuzz(...)`` = ``generate`` (seeded cases written to files) + the
-  ``special_paths`` (a directory, a missing and an empty file) + the check.
+  ``special_paths`` (a directory, a missing and an empty file) + the check;
+  ``in_folder`` loads a case file placed in a fresh folder (a run directory).
   Case i of a parser uses ``rng_for(parser, i, base_seed)``: the printed seed
   and mutation reproduce it.
 * No pickle runs: ``evil_pickle(marker)`` (pickle bytes whose ``__reduce__``
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import signal
 import traceback
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -35,8 +37,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from fuzz_mutations import (  # noqa: F401 - re-exported: tests use fz.mutate_bytes etc.
-    DEEP, dumps_json, mutate_arrays, mutate_bytes, mutate_json, mutate_lines, mutate_zip,
-    npy_bytes, npz_arrays, npz_bytes, npz_mutators, zip_bytes, zip_members)
+    DEEP, dumps_json, json_text_mutators, mutate_arrays, mutate_bytes, mutate_json, mutate_lines,
+    mutate_zip, npy_bytes, npz_arrays, npz_bytes, npz_mutators, zip_bytes, zip_members)
 
 CASE_TIMEOUT_S = 20.0  # a case that takes this long is a hang (normal cases take milliseconds)
 
@@ -195,6 +197,20 @@ def fuzz(parser: str, n: int, base_seed: int, tmp_dir: str, suffix: str,
   escapes, count = run_cases(parser, cases, load, allowed, names_file=names_file)
   assert_no_escapes(escapes, count, parser)
   return count
+
+
+def in_folder(tmp_dir: str, name: str, load: Callable[[str], Any]) -> Callable[[str], Any]:
+  """A case loader that copies the case file (or directory) into a fresh folder as ``name``
+  (e.g. a run directory's config.json) and calls ``load(folder)``."""
+  def case(path):
+    folder = os.path.join(tmp_dir, "in_" + os.path.basename(path))
+    os.makedirs(folder)
+    if os.path.isdir(path):
+      shutil.copytree(path, os.path.join(folder, name))
+    elif os.path.exists(path):
+      shutil.copy(path, os.path.join(folder, name))
+    return load(folder)
+  return case
 
 
 def special_paths(tmp_dir: str, name: str) -> list[tuple[str, str]]:

@@ -134,7 +134,7 @@ def read_source(path: str) -> Source:
     raise ReportInputError(f"{path}: cannot read it ({e})") from None
   try:
     obj = json.loads(text)
-  except ValueError as e:
+  except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
     raise ReportInputError(f"{path}: not valid JSON ({e})") from None
   return parse(obj, path)
 

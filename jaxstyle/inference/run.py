@@ -62,7 +62,7 @@ def _read_run_config(run_dir: str) -> dict:
   except FileNotFoundError:
     raise CheckpointError(f"{run_dir}: no config.json; pass the --workdir of a train_stylizer.py "
                           "run") from None
-  except (OSError, ValueError) as e:
+  except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
     raise CheckpointError(f"{path} is damaged ({e}); restore it from the run") from None
   if not isinstance(record, dict) or "model" not in record or "styles" not in record:
     raise CheckpointError(f"{run_dir} is not a stylizer run (config.json has no 'model' and "
@@ -197,12 +197,13 @@ def load_stylizer(run_dir: str, *, step: int | None = None,
   record = _read_run_config(run_dir)
   try:
     config = cfglib.validate(cfglib.from_dict(StylizerTrainConfig, record["model"]))
-  except (ConfigError, TypeError) as e:
+    names = tuple(str(n) for n in record["styles"])
+    template = jax.eval_shape(lambda: init_stylizer_state(
+        config, 0, optax.identity(), optax.identity(), max(len(names), 1)).params)
+  except (ConfigError, TypeError, ValueError, AttributeError, OverflowError) as e:
+    # a damaged file: settings of the wrong type only fail when the networks are built
     raise CheckpointError(f"{run_dir}/config.json: the model settings are not readable by this "
-                          f"jaxstyle version ({e})") from None
-  names = tuple(record["styles"])
-  template = jax.eval_shape(lambda: init_stylizer_state(
-      config, 0, optax.identity(), optax.identity(), max(len(names), 1)).params)
+                          f"jaxstyle version ({type(e).__name__}: {e})") from None
   template = {k: v for k, v in template.items() if k != "d"}
   params, step = _restore_params(run_dir, step, template)
   if vgg_weights is None:
