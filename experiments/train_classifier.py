@@ -70,28 +70,29 @@ def train_and_evaluate(config: Config, workdir: str) -> dict:
   test_x = data.to_float_nhwc(test_u8)
 
   run = rundir.RunDir(workdir)
-  run.write_config(cfglib.to_dict(config), num_train_images=int(n_train),
-                   num_test_images=int(test_x.shape[0]))
-  output = config.output or os.path.join(run.path, "oracle.npz")
-  steps_per_epoch = n_train // config.batch_size
-  t0 = time.time()
-  last_epoch: dict = {}
+  with run.lock():  # one live run per run directory
+    run.write_config(cfglib.to_dict(config), num_train_images=int(n_train),
+                     num_test_images=int(test_x.shape[0]))
+    output = config.output or os.path.join(run.path, "oracle.npz")
+    steps_per_epoch = n_train // config.batch_size
+    t0 = time.time()
+    last_epoch: dict = {}
 
-  def evaluate_epoch(step, variables):
-    last_epoch.update(epoch=step // steps_per_epoch, seconds=time.time() - t0,
-                      test_accuracy=classifier.Oracle(variables, config.model).accuracy(
-                          test_x, test_labels))
-    return dict(last_epoch)
+    def evaluate_epoch(step, variables):
+      last_epoch.update(epoch=step // steps_per_epoch, seconds=time.time() - t0,
+                        test_accuracy=classifier.Oracle(variables, config.model).accuracy(
+                            test_x, test_labels))
+      return dict(last_epoch)
 
-  variables = train_lib.train_classifier(train_x, train_labels, config, config.seed,
-                                         hooks=((steps_per_epoch, evaluate_epoch),), run_dir=run,
-                                         progress=config.progress)
-  train_seconds = time.time() - t0
-  oracle = classifier.Oracle(variables, config.model)
-  reference = metrics.reference_scores(oracle, test_x, test_labels, train_x, config.floor_sizes,
-                                       seed=config.seed)
-  run.log_metrics(config.epochs * steps_per_epoch, reference)
-  run.close()
+    variables = train_lib.train_classifier(train_x, train_labels, config, config.seed,
+                                           hooks=((steps_per_epoch, evaluate_epoch),), run_dir=run,
+                                           progress=config.progress)
+    train_seconds = time.time() - t0
+    oracle = classifier.Oracle(variables, config.model)
+    reference = metrics.reference_scores(oracle, test_x, test_labels, train_x, config.floor_sizes,
+                                         seed=config.seed)
+    run.log_metrics(config.epochs * steps_per_epoch, reference)
+    run.close()
   command = " ".join(shlex.quote(a) for a in ["python", "experiments/train_classifier.py", *sys.argv[1:]])
   train_settings = [f.name for f in dataclasses.fields(train_lib.TrainConfig) if f.name != "model"]
   meta = {"test_accuracy": last_epoch["test_accuracy"], "num_test_images": int(test_x.shape[0]),

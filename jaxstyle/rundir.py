@@ -65,7 +65,24 @@ class RunDir:
 
   def __init__(self, workdir: str):
     self.path = os.path.abspath(workdir)
-    os.makedirs(self.path, exist_ok=True)
+    if os.path.exists(self.path) and not os.path.isdir(self.path):
+      raise ConfigError(f"--workdir {self.path} is an existing file, not a directory; give a "
+                        "directory (it is created if missing)")
+    try:
+      os.makedirs(self.path, exist_ok=True)
+    except OSError as e:
+      raise ConfigError(f"--workdir {self.path}: cannot create it ({e.strerror}); give a "
+                        "directory you can write") from None
+
+  def lock(self):
+    """Takes the run directory's lock (``jaxstyle.runlock.RunLock``); one live run per directory.
+
+    Raises:
+      RunDirBusyError: another live process holds it (named in the message).
+    """
+    from jaxstyle.runlock import RunLock  # local: fcntl is POSIX-only; only trainers lock
+
+    return RunLock(self.path).acquire()
 
   @property
   def config_path(self) -> str:
@@ -165,11 +182,31 @@ class RunDir:
       self._events.close()
 
   def read_metrics(self) -> list[dict]:
-    """All rows of metrics.jsonl (empty list if none)."""
+    """All rows of metrics.jsonl (empty list if none).
+
+    A line that is not a JSON object with an integer ``"step"`` (e.g. the
+    torn last line of a process killed while appending) is left out with a
+    ``warning:`` line; resuming rewrites the file without it.
+    """
     if not os.path.exists(self.metrics_path):
       return []
-    with open(self.metrics_path) as f:
-      return [json.loads(line) for line in f if line.strip()]
+    if os.path.isdir(self.metrics_path):
+      raise ConfigError(f"{self.metrics_path} is a directory, not the metrics file; remove it or "
+                        "use a fresh --workdir")
+    rows = []
+    with open(self.metrics_path, errors="replace") as f:
+      for number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        try:
+          row = json.loads(line)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
+          row = None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+          print(f"warning: {self.metrics_path} line {number} is damaged; left out", file=sys.stderr)
+          continue
+        rows.append(row)
+    return rows
 
   def truncate_metrics(self, after_step: int) -> None:
     """Drops metric rows with step > ``after_step`` (used when resuming), in metrics.jsonl and,
