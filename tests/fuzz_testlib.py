@@ -16,7 +16,8 @@ Contract:
   ``special_paths`` (a directory, a missing and an empty file) + the check;
   ``in_folder`` loads a case file placed in a fresh folder (a run directory).
   Case i of a parser uses ``rng_for(parser, i, base_seed)``: the printed seed
-  and mutation reproduce it.
+  and mutation reproduce it. ``$JAXSTYLE_FUZZ_SCALE`` (default 1) multiplies
+  the number of cases of every ``fuzz`` call: a larger pass, off the default run.
 * No pickle runs: ``evil_pickle(marker)`` (pickle bytes whose ``__reduce__``
   would create ``marker``), ``evil_npy_bytes(marker)`` (an object-array
   ``.npy`` holding it), ``evil_npz_files`` (npz-like files carrying them) and
@@ -41,6 +42,8 @@ from fuzz_mutations import (  # noqa: F401 - re-exported: tests use fz.mutate_by
     mutate_zip, npy_bytes, npz_arrays, npz_bytes, npz_mutators, zip_bytes, zip_members)
 
 CASE_TIMEOUT_S = 20.0  # a case that takes this long is a hang (normal cases take milliseconds)
+# A larger pass: JAXSTYLE_FUZZ_SCALE=20 python -m pytest -k fuzz (20x the cases, same seeds first).
+SCALE = max(1, int(os.environ.get("JAXSTYLE_FUZZ_SCALE", "1")))
 
 
 class FuzzTimeout(BaseException):
@@ -191,7 +194,9 @@ def generate(parser: str, n: int, base_seed: int, tmp_dir: str, suffix: str,
 def fuzz(parser: str, n: int, base_seed: int, tmp_dir: str, suffix: str,
          mutators: Sequence[Callable[[np.random.Generator], tuple[bytes, str]]],
          load: Callable[[str], Any], allowed: tuple[type, ...], names_file: bool = True) -> int:
-  """``n`` generated cases plus ``special_paths``; fails listing every escape; returns the count."""
+  """``n`` generated cases (times ``$JAXSTYLE_FUZZ_SCALE``) plus ``special_paths``; fails listing
+  every escape; returns the count."""
+  n *= SCALE
   cases = list(generate(parser, n, base_seed, tmp_dir, suffix, mutators))
   cases += [(0, m, p) for m, p in special_paths(tmp_dir, parser.replace("/", "_") + suffix)]
   escapes, count = run_cases(parser, cases, load, allowed, names_file=names_file)

@@ -67,6 +67,14 @@ def _read_run_config(run_dir: str) -> dict:
   if not isinstance(record, dict) or "model" not in record or "styles" not in record:
     raise CheckpointError(f"{run_dir} is not a stylizer run (config.json has no 'model' and "
                           "'styles'); pass the --workdir of a train_stylizer.py run")
+  styles, vgg_record = record["styles"], record.get("vgg_weights")
+  if not isinstance(styles, list) or not all(isinstance(s, str) for s in styles):
+    raise CheckpointError(f"{path} is damaged ('styles' is not a list of style names); restore it "
+                          "from the run")
+  if vgg_record is not None and not (isinstance(vgg_record, dict) and
+                                     isinstance(vgg_record.get("path", ""), (str, type(None)))):
+    raise CheckpointError(f"{path} is damaged ('vgg_weights' is not an object with a 'path'); "
+                          "restore it from the run, or delete that entry and pass --vgg_weights")
   return record
 
 
@@ -200,7 +208,7 @@ def load_stylizer(run_dir: str, *, step: int | None = None,
     names = tuple(str(n) for n in record["styles"])
     template = jax.eval_shape(lambda: init_stylizer_state(
         config, 0, optax.identity(), optax.identity(), max(len(names), 1)).params)
-  except (ConfigError, TypeError, ValueError, AttributeError, OverflowError) as e:
+  except (ConfigError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
     # a damaged file: settings of the wrong type only fail when the networks are built
     raise CheckpointError(f"{run_dir}/config.json: the model settings are not readable by this "
                           f"jaxstyle version ({type(e).__name__}: {e})") from None

@@ -215,7 +215,8 @@ def load_oracle(path: str | None = None, batch_size: int = 1000) -> Oracle:
     config = cfglib.validate(cfglib.from_dict(ClassifierConfig, meta.pop("config")))
     expected = jax.eval_shape(LeNet(config).init, jax.random.key(0),
                               jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
-  except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+  except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError,
+          RecursionError) as e:
     raise OracleError(f"{path}: malformed {META_KEY} ({type(e).__name__}: {e}); {advice}") from None
   try:
     params = _unflatten(flat)

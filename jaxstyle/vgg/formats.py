@@ -29,7 +29,8 @@ def sniff_format(path: str) -> str:
     try:
       with zipfile.ZipFile(path) as z:
         names = z.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:  # ValueError: bad names
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+      # ValueError: undecodable names; NotImplementedError: "zip file version 10.8"
       raise WeightsError(f"{path}: looks like a zip archive but is damaged ({type(e).__name__}: "
                          f"{e}); re-download or re-convert it") from None
     if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):

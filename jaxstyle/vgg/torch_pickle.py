@@ -95,13 +95,18 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *unused):
   return data
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _SafeUnpickler(pickle._Unpickler):  # pylint: disable=protected-access
   """Unpickles a state dict and nothing else: no global outside an allow-list.
 
   Allowed: ``collections.OrderedDict``, ``torch._utils._rebuild_tensor``
   (v1/v2), ``torch._utils._rebuild_parameter`` and the ``torch.*Storage``
   types, each mapped to a harmless stand-in. Tensors come back as
   ``_LazyTensor`` objects resolved against storages read separately.
+
+  Built on pickle's pure-Python unpickler (its memo is a dict): the C one sizes
+  its memo array by the largest memo index in the data, so one damaged
+  ``LONG_BINPUT`` index (e.g. 1.3e9) makes it allocate and clear gigabytes (a
+  hang). State-dict pickles are small (tensor data lies outside them).
   """
 
   def __init__(self, file: BinaryIO, storage_loader: Callable[[tuple], _Storage] | None):
@@ -245,9 +250,9 @@ def read_torch_state_dict(path: str, use_torch: bool | None = None) -> dict[str,
 
       def to_numpy(x):
         if isinstance(x, torch.Tensor):
-          if x.numel() * x.element_size() > x.untyped_storage().nbytes():
-            raise ValueError(_EXPANDED.format(size=tuple(x.shape),
-                                              numel=x.untyped_storage().nbytes() // x.element_size()))
+          held = x.untyped_storage().nbytes() // x.element_size()
+          if x.numel() > held:
+            raise ValueError(_EXPANDED.format(size=tuple(x.shape), numel=held))
           x = x.detach().cpu()
           return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
         if isinstance(x, Mapping):
@@ -275,4 +280,5 @@ def read_torch_state_dict(path: str, use_torch: bool | None = None) -> dict[str,
         "it could run arbitrary code when unpickled. Re-save it as "
         "torch.save(model.state_dict(), PATH) from a trusted source") from None
   except Exception as e:  # truncated zips, bad records, EOF, ...
-    raise WeightsError(f"{path}: cannot read this PyTorch file ({type(e).__name__}: {e})") from None
+    raise WeightsError(f"{path}: cannot read this PyTorch file ({type(e).__name__}: {e}); it is "
+                       "damaged or not from torch.save: re-download or re-save it") from None

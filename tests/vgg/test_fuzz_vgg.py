@@ -83,10 +83,42 @@ def test_fuzz_pth_legacy(tmp_path, seeds, use_torch):
        lambda p: vgg.load_pth(p, use_torch=use_torch))
 
 
+def _h5_structure(rng):
+  """A Keras-layout .h5 with one structural fault: odd datasets, groups, links."""
+  buf = io.BytesIO()
+  kind = str(rng.choice(["kernel", "kernel", "bias", "layer_is_dataset", "model_weights", "links",
+                         "extra", "optimizer"]))
+  kernel = rng.standard_normal((3, 3, 3, 64)).astype(np.float32)
+  odd = [np.array(b"text"), kernel[0], kernel[:, :, :2], kernel.astype(np.float16),
+         kernel.astype(np.int32), np.full_like(kernel, np.nan), np.zeros((0, 3, 3, 64)),
+         np.float32(1.0), kernel.astype(np.complex64)]
+  choice = int(rng.integers(0, len(odd)))
+  with h5py.File(buf, "w") as f:
+    root = f.create_group("model_weights") if kind == "model_weights" else f
+    if kind == "layer_is_dataset":
+      root["block1_conv1"] = kernel
+      return buf.getvalue(), "h5: block1_conv1 is a dataset, not a group"
+    g = root.create_group("block1_conv1").create_group("block1_conv1")
+    g["kernel:0"] = odd[choice] if kind == "kernel" else kernel
+    if kind == "bias":
+      g["bias:0"], g["bias:1"] = np.zeros(64, np.float32), np.zeros((64, 1), np.float32)
+    else:
+      g["bias:0"] = np.zeros(64, np.float32)
+    if kind == "links":
+      g["ext"] = h5py.ExternalLink("/nonexistent/missing.h5", "/x")
+      f["block1_conv2"] = h5py.SoftLink("/nowhere")
+    elif kind == "extra":
+      f.create_group("block9_conv9")["k"] = kernel
+      f.create_group("block1_conv2").create_group("w")["kernel:0"] = kernel
+    elif kind == "optimizer":
+      f.create_group("optimizer_weights").create_group("block1_conv2")["kernel:0"] = odd[choice]
+  return buf.getvalue(), f"h5 structure: {kind} (value {choice})"
+
+
 def test_fuzz_h5(tmp_path, seeds):
   data = seeds["h5"]
-  _run("vgg.load_h5", 200, tmp_path, ".h5", [lambda rng: fz.mutate_bytes(data, rng)],
-       vgg.load_h5)
+  _run("vgg.load_h5", 200, tmp_path, ".h5",
+       [lambda rng: fz.mutate_bytes(data, rng), _h5_structure], vgg.load_h5)
 
 
 def test_fuzz_sniff_and_load_any(tmp_path, seeds):
@@ -175,3 +207,17 @@ def test_expanded_views_are_refused_not_copied(tmp_path, use_torch):
               "features.0.bias": torch.zeros(64)}, path)
   with pytest.raises(vgg.WeightsError, match=r"expanded.pth.*views a storage of only 1 element"):
     torch_pickle.read_torch_state_dict(path, use_torch=use_torch)
+
+
+def test_huge_memo_index_is_not_a_hang(tmp_path):
+  """A damaged LONG_BINPUT memo index (a 20 s hang at 1.26e9 in a larger fuzz pass): the C
+  unpickler sizes its memo array by it (gigabytes, cleared); the reader's pure-Python one does
+  not."""
+  assert issubclass(torch_pickle._SafeUnpickler, pickle._Unpickler)
+  memo = b"\x80\x02K\x01r" + (10**8).to_bytes(4, "little") + b"."  # PROTO 2, 1, LONG_BINPUT, STOP
+  legacy = fz.write(str(tmp_path / "memo_legacy.pth"), memo)
+  zipped = fz.write(str(tmp_path / "memo_zip.pth"), fz.zip_bytes([("archive/data.pkl", memo)]))
+  for path in (legacy, zipped):
+    escape = fz.run_case("load_pth[no torch]", 0, "memo index 1e8", lambda: vgg.load_pth(
+        path, use_torch=False), ALLOWED, os.path.basename(path), must_raise=True)
+    assert escape is None, escape
