@@ -46,7 +46,9 @@ def default_photo_dir(model: Any) -> str | None:
   try:
     with open(os.path.join(model.path, "config.json")) as f:
       config = json.load(f).get("config") or {}
-  except (OSError, ValueError):
+  except (OSError, ValueError, AttributeError, RecursionError):  # unreadable or damaged
+    return None
+  if not isinstance(config, dict):
     return None
   for key in ("eval_dir", "content_dir"):
     folder = config.get(key)

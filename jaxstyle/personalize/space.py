@@ -72,12 +72,14 @@ def collection_files(model, include_unseen: bool = True) -> list[str]:
   try:
     with open(os.path.join(model.path, "config.json")) as f:
       record = json.load(f)
-  except (OSError, ValueError):
+  except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
     return []
   files = []
   keys = ("style_files", "encoder_style_files") + (("unseen_style_files",) if include_unseen else ())
   for key in keys:
-    files += [p for p in record.get(key) or [] if isinstance(p, str) and os.path.isfile(p)]
+    listed = record.get(key) if isinstance(record, dict) else None  # a damaged file lists none
+    files += [p for p in (listed if isinstance(listed, list) else [])
+              if isinstance(p, str) and os.path.isfile(p)]
   return list(dict.fromkeys(files))
 
 

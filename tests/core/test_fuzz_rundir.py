@@ -5,12 +5,16 @@ test_fuzz_metrics.py).
   written by ``RunDir.write_config`` for the cGAN experiment's ``Config``,
   mutated: resumes, or raises ``ConfigError`` naming the file.
 * ``load_stylizer``'s reading of a stylizer run's ``config.json``
-  (``CheckpointError``), and the report's ``read_source`` on a committed
-  benchmark record (``ReportInputError``).
+  (``CheckpointError``), and what personalize reads from it besides
+  (``space.collection_files``, ``exemplars.default_photo_dir``: documented to
+  fall back to none, so they must not raise at all).
+* The report's ``read_source`` on a committed benchmark record
+  (``ReportInputError``).
 """
 
 import json
 import os
+import types
 
 import pytest
 
@@ -19,6 +23,7 @@ from configs import cgan as cgan_config
 from jaxstyle import config as cfglib
 from jaxstyle import inference
 from jaxstyle.errors import CheckpointError, ConfigError
+from jaxstyle.personalize import exemplars, space
 from jaxstyle.rundir import RunDir
 from jaxstyle.train.stylizer import StylizerTrainConfig
 from reporting import load as report_load
@@ -52,6 +57,25 @@ def test_fuzz_stylizer_run_config(tmp_path):
   fz.fuzz("inference.load_stylizer[config.json]", 100, SEED, str(tmp_path), ".json",
           fz.json_text_mutators(text),
           fz.in_folder(str(tmp_path), "config.json", inference.load_stylizer), (CheckpointError,),
+          names_file=False)
+
+
+def test_fuzz_personalize_run_config_lookups(tmp_path):
+  record = {"config": {"eval_dir": str(tmp_path), "content_dir": str(tmp_path)},
+            "style_files": [__file__], "encoder_style_files": [], "unseen_style_files": [__file__]}
+  text = json.dumps(record, indent=1)
+
+  def lookups(run_dir):
+    model = types.SimpleNamespace(path=run_dir)
+    space.collection_files(model)
+    exemplars.default_photo_dir(model)
+
+  seed_run = fz.in_folder(str(tmp_path), "config.json", lambda run: types.SimpleNamespace(path=run))
+  model = seed_run(fz.write(str(tmp_path / "seed.json"), text.encode()))
+  assert space.collection_files(model) == [__file__]  # the seed itself is valid
+  assert exemplars.default_photo_dir(model) == str(tmp_path)
+  fz.fuzz("personalize.collection_files+default_photo_dir", 200, SEED, str(tmp_path), ".json",
+          fz.json_text_mutators(text), fz.in_folder(str(tmp_path), "config.json", lookups), (),
           names_file=False)
 
 
