@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -45,26 +47,49 @@ def _is_no_space(error: BaseException) -> bool:
   return False
 
 
-def _drop_closed_loop_noise() -> None:
-  """Silences one harmless message of Orbax's failed reads, keeping every other unraisable error.
+class _NoSpaceLogFilter(logging.Filter):
+  """Drops log records about a full disk (``save`` reports it as one ``CheckpointError``)."""
 
-  When a damaged step fails to restore, TensorStore's pending read callbacks
-  fire after Orbax has closed their asyncio loop, and each prints "Exception
-  ignored ... RuntimeError: Event loop is closed" (dozens per read). The read
-  has already failed with a real error, which ``restore`` reports.
+  def filter(self, record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and _is_no_space(error):
+      return False
+    return "No space left on device" not in record.getMessage()
+
+
+def _quiet_orbax_noise() -> None:
+  """Silences two kinds of Orbax/TensorStore noise whose real error jaxstyle reports itself.
+
+  * When a damaged step fails to restore, TensorStore's pending read callbacks
+    fire after Orbax has closed their asyncio loop, and each prints "Exception
+    ignored ... RuntimeError: Event loop is closed" (dozens per read); the read
+    has already failed with the error ``restore`` reports.
+  * When the disk fills during an asynchronous save, Orbax's writer threads log
+    each failed write with its traceback (hundreds of lines); ``save``/``wait``
+    report it as one ``CheckpointError``.
+  Every other unraisable error, thread exception and log record goes through.
   """
   previous = sys.unraisablehook
   if getattr(previous, "_jaxstyle_filter", False):
     return
 
-  def hook(unraisable):
+  def unraisable_hook(unraisable):
     value = unraisable.exc_value
     if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
       return
     previous(unraisable)
 
-  hook._jaxstyle_filter = True  # pylint: disable=protected-access
-  sys.unraisablehook = hook
+  previous_thread_hook = threading.excepthook
+
+  def thread_hook(args):
+    if args.exc_value is not None and _is_no_space(args.exc_value):
+      return
+    previous_thread_hook(args)
+
+  unraisable_hook._jaxstyle_filter = True  # pylint: disable=protected-access
+  sys.unraisablehook = unraisable_hook
+  threading.excepthook = thread_hook
+  logging.getLogger("absl").addFilter(_NoSpaceLogFilter())
 
 
 class Checkpointer:
@@ -85,7 +110,7 @@ class Checkpointer:
         save_interval_steps=max(self.every, 1), max_to_keep=keep, create=True,
         cleanup_tmp_directories=True, enable_async_checkpointing=async_save)
     self._options = options
-    _drop_closed_loop_noise()
+    _quiet_orbax_noise()
     self._pending = None  # the step of a save that may still be running
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 

@@ -74,11 +74,8 @@ def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batche
         last = done == num_steps
         watch.add(done, metrics)
         log_due = bool(log_every and done % log_every == 0) or last
-        save_due = checkpointer is not None and (checkpointer.should_save(done) or last
-                                                 or stop.requested)
-        if log_due or save_due:
-          watch.check(last_good=last_saved)
         if log_due:
+          watch.check(last_good=last_saved)
           host_metrics = {k: v for k, v in runner.get_metrics(metrics).items() if k != NONFINITE}
           host_metrics.update(watch.log_fields())
           if run_dir is not None and is_main:
@@ -90,14 +87,22 @@ def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batche
             out = fn(done, state)
             if out and run_dir is not None and is_main:
               run_dir.log_metrics(done, out)
-        if save_due:
-          checkpointer.save(done, lambda: runner.get_state(state), force=last or stop.requested)
+
+        def save(force):
+          nonlocal last_saved
+          watch.check(last_good=last_saved)  # never save a state after an unnoticed bad step
+          checkpointer.save(done, lambda: runner.get_state(state), force=force)
           last_saved = done
+
+        if checkpointer is not None and (checkpointer.should_save(done) or last or stop.requested):
+          save(force=last or stop.requested)
         if bar is not None:
           bar.update(1)
         if on_step_end is not None:
           on_step_end(done)
-        if stop.requested and not last:
+        if stop.requested and not last:  # (a signal during this step's save or hooks: save now)
+          if checkpointer is not None and last_saved != done:
+            save(force=True)
           where = (f"a checkpoint of step {done} is in {checkpointer.directory}"
                    if checkpointer is not None else "no checkpointer: nothing was saved")
           if checkpointer is not None:
