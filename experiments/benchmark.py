@@ -20,6 +20,7 @@ import cli
 from cli import FLAGS, flags
 
 import benchmarks
+from jaxstyle import fileio
 
 _ARGV = list(sys.argv)  # before run_subcommands drops the benchmark's name from sys.argv
 
@@ -32,6 +33,8 @@ def _subcommand(bench: benchmarks.Benchmark) -> cli.Subcommand:
 
   def main(argv):
     del argv
+    if FLAGS.out:
+      fileio.check_output_file(FLAGS.out, "--out")
     benchmarks.run_benchmark(bench.name, bench.options_from_flags(), out=FLAGS.out,
                              argv=_ARGV)
 
@@ -63,6 +66,8 @@ def _suite_subcommand(registered: dict[str, benchmarks.Benchmark]) -> cli.Subcom
 
   def main(argv):
     del argv
+    if FLAGS.out:
+      fileio.check_output_file(FLAGS.out, "--out")
     for flag in ("only", "skip"):
       unknown = [n for n in FLAGS[flag].value if n not in names]
       if unknown:

@@ -6,8 +6,8 @@ one flag per field, with the field's help, default and choices
 ``build_config`` turns them back into a validated config (a bad value is a
 ``UsageError`` naming the flag). generate.py has no content image, so it gets no flags for
 the content-only settings (``CONTENT_ONLY``). Also: the style-image flags, the
-config.json record of the VGG weights, and the tqdm bar + metrics.jsonl
-callback.
+config.json record of the VGG weights, the upscaled-style warning, and the tqdm
+bar + metrics.jsonl callback.
 """
 
 from __future__ import annotations
@@ -73,6 +73,16 @@ def style_paths() -> list[str]:
   if not paths:
     raise cli.UsageError("no style image: pass --style PATH (repeat it to blend styles)")
   return paths
+
+
+def warn_upscaled_styles(paths, styles, hw, style_scale: float) -> None:
+  """A warning for each style image the optimisation enlarges more than 4x (its longer side
+  becomes ``style_scale`` x the output's, ``jaxstyle.optimize``)."""
+  from jaxstyle import images  # pylint: disable=g-import-not-at-top
+
+  longer = max(1, round(style_scale * max(hw)))
+  for path, style in zip(paths, styles):
+    images.check_upscale(path, style.shape[:2], images.target_size(*style.shape[:2], longer))
 
 
 def vgg_record(weights) -> dict:

@@ -24,6 +24,13 @@ one ``error:`` line. The optimisation flags are the fields of
 ``jaxstyle.optimize.StylizeConfig`` without the content-only ones (``--lr`` is
 its ``learning_rate``); the config is ``StylizeConfig`` with ``SYNTHESIS``
 applied (no content loss, noise init).
+
+Before any work --out_dir (and --workdir) are checked, and the peak memory of
+one image (``jaxstyle.optimize.memory_estimate``) against --max_memory_gb
+(default: the memory available). The --profile flags (--checkpoint, --photos,
+--photo_count, --photo_size) are refused without --profile. Images larger than
+--max_pixels are refused; a style image upscaled more than 4x gives one
+``warning:`` line.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import re
 import cli
 import gatys_common
 from cli import FLAGS, flags
+
+from jaxstyle import fileio
 
 gatys_common.define_style_flags()
 flags.DEFINE_string("profile", None, "A personal .style profile (experiments/personalize.py) "
@@ -52,6 +61,10 @@ flags.DEFINE_string("out_dir", None, "Directory for the generated images (create
 flags.DEFINE_string("workdir", None, "Run directory (config.json, metrics.jsonl). Default: "
                     "--out_dir. A rerun into the same directory starts over.")
 gatys_common.define_optimization_flags(content=False)
+cli.define_max_pixels()
+cli.define_max_memory()
+
+PROFILE_ONLY = ("checkpoint", "photos", "photo_count", "photo_size")
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -123,6 +136,11 @@ def main(argv):
   if FLAGS.n < 1:
     raise cli.UsageError(f"--n={FLAGS.n} must be >= 1")
   hw = parse_size(FLAGS.size)
+  fileio.check_output_dir(FLAGS.out_dir, "--out_dir")
+  if FLAGS.workdir:
+    fileio.check_output_dir(FLAGS.workdir, "--workdir")
+  if not FLAGS.profile:
+    cli.refuse_given(PROFILE_ONLY, "applies only with --profile; drop it")
   if FLAGS.profile:
     if FLAGS.style:
       raise cli.UsageError("give either --style images or --profile, not both")
@@ -142,11 +160,16 @@ def main(argv):
 
   weights = vgg.load_weights(FLAGS.vgg_weights)
   weights.check_layers(config.layers())  # fail before loading any image
+  style_hws = ([(FLAGS.photo_size, FLAGS.photo_size)] * FLAGS.photo_count if FLAGS.profile
+               else [images.read_size(p) or (1, 1) for p in styles_p])
+  cli.check_memory(optimize.memory_estimate(config, hw, style_hws, weights),
+                   f"--size={FLAGS.size}")
   if FLAGS.profile:
     exemplar_images, profile_record = _profile_exemplars()
     styles = list(exemplar_images)
   else:
     styles, profile_record = [images.load_image(p) for p in styles_p], None
+    gatys_common.warn_upscaled_styles(styles_p, styles, hw, config.style_scale)
 
   run = rundir.RunDir(FLAGS.workdir or FLAGS.out_dir)
   run.truncate_metrics(-1)

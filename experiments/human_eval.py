@@ -34,7 +34,9 @@ interval (or --interval clopper-pearson, exact); --out also writes the
 numbers as JSON. Results files may be given as arguments or with --results.
 
 User errors (no matching images, malformed JSON, results of another page
-than the key's) print one line `error: ...` and exit with status 2.
+than the key's, an --out that is a file where a folder is wanted or the
+reverse) print one line `error: ...` and exit with status 2. make refuses
+images larger than --max_pixels (the pair is skipped with a warning).
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ def _define_make():
                        "pixels before embedding them (0 = embed at full size).", lower_bound=0)
   flags.DEFINE_boolean("overwrite", False, "Replace an existing OUT/key.json that belongs to "
                        "another page (its results can no longer be scored).")
+  cli.define_max_pixels()
 
 
 def _make_main(argv):
   del argv
+  fileio.check_output_dir(FLAGS.out, "--out")
   html, key = lib.build(FLAGS.a, FLAGS.b, seed=FLAGS.seed, n=FLAGS.pairs, title=FLAGS.title,
                         max_side=FLAGS.max_side, warn=_warn)
   page_path = os.path.join(FLAGS.out, "index.html")
@@ -126,6 +130,8 @@ def _score_main(argv):
     raise cli.UsageError("give one or more results.json files (arguments or --results)")
   if not 0 < FLAGS.level < 1:
     raise cli.UsageError(f"--level={FLAGS.level}: must be between 0 and 1, e.g. 0.95")
+  if FLAGS.out:
+    fileio.check_output_file(FLAGS.out, "--out")
   key_path = FLAGS.key or os.path.join(os.path.dirname(os.path.abspath(files[0])), "key.json")
   key = lib.load_key(key_path)
   results = [(f, lib.load_results(f, key, key_path)) for f in files]

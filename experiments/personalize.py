@@ -25,7 +25,11 @@ session keeps every round done, and `--start` with that profile continues it.
 --choices replays picks from a JSONL file ({"choice": 2} per line, 1..K,
 0 = none), which makes sessions scriptable.
 
-User errors print one line `error: ...` and exit with status 2.
+User errors print one line `error: ...` and exit with status 2: --out (and
+--sheet_dir) are checked before any work, and flags the chosen front end does
+not read (--port without --ui web, --ui or --sheet_dir with --choices, ...) are
+refused. Images larger than --max_pixels are refused; liked images upscaled
+more than 4x give one `warning:` line each.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import cli
 from cli import FLAGS, flags
 
 from jaxstyle import config as cfglib
+from jaxstyle import fileio
 from jaxstyle.personalize import from_images as fi
 from jaxstyle.personalize import preference as pref
 
@@ -62,6 +67,7 @@ def _define_common():
                        "latents over --space_styles, whitened).", lower_bound=1)
   flags.DEFINE_float("strength", 1.0, "Default strength stored in the profile (0 = the photo, "
                      "1 = the full style); stylize.py uses it unless given --strength.")
+  cli.define_max_pixels()
 
 
 def _define_from_images():
@@ -121,6 +127,7 @@ def _check_out():
     raise cli.UsageError(f"--out={FLAGS.out}: name the profile FILE.style")
   if os.path.isdir(FLAGS.out):
     raise cli.UsageError(f"--out={FLAGS.out} is a folder; name a FILE.style")
+  fileio.check_output_file(FLAGS.out, "--out")
   if not 0.0 <= FLAGS.strength <= 1.0:
     raise cli.UsageError(f"--strength={FLAGS.strength} must be in [0, 1]")
 
@@ -266,6 +273,19 @@ def _start(model):
   return space, np.asarray(coords, np.float32), None, [], started_from
 
 
+def _check_frontend_flags():
+  """Refuses the flags the chosen front end does not read; checks --sheet_dir."""
+  if FLAGS.choices:
+    cli.refuse_given(("ui", "port", "sheet_dir"), "applies only without --choices (the picks are "
+                     "replayed from the file); drop it")
+  elif FLAGS.ui == "web":
+    cli.refuse_given(("sheet_dir",), "applies only to --ui terminal; drop it")
+  else:
+    cli.refuse_given(("port",), "applies only to --ui web; drop it, or add --ui web")
+    fileio.check_output_dir(FLAGS.sheet_dir or os.path.splitext(FLAGS.out)[0] + "_rounds",
+                            "--sheet_dir")
+
+
 def _frontend(sheet_dir: str, reference):
   from jaxstyle.personalize import loop  # pylint: disable=g-import-not-at-top
 
@@ -287,6 +307,7 @@ def from_choices_main(argv):
   pconfig = cli.config_from_flags(pref.PreferenceConfig)
   if FLAGS.choices and not os.path.isfile(FLAGS.choices):
     raise cli.UsageError(f"--choices {FLAGS.choices}: no such file")
+  _check_frontend_flags()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 

@@ -26,11 +26,10 @@ the file and exits 2, as does a bad command line.
 
 from __future__ import annotations
 
-import os
-
 import cli
 from cli import FLAGS, flags
 
+from jaxstyle import fileio
 from reporting import document
 
 
@@ -47,8 +46,7 @@ def main(argv: list[str]) -> None:
     raise cli.UsageError("--out is required: the folder for report.md and its plots")
   if not files and not FLAGS.runs:
     raise cli.UsageError("give at least one results file (or --runs RUN_DIR); see --help")
-  if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
-    raise cli.UsageError(f"--out {FLAGS.out} is a file; give a folder")
+  fileio.check_output_dir(FLAGS.out, "--out")
   print(document.write(files, list(FLAGS.runs), FLAGS.out))
 
 

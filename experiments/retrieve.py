@@ -24,7 +24,12 @@ building, progress is kept in `<out>.partial` so an interrupted run resumes.
 library's style-encoder latents, so the index must be an `encoder` index of
 the profile's stylizer (checked by fingerprint).
 
-User errors print one line `error: ...` and exit with status 2.
+User errors print one line `error: ...` and exit with status 2. Outputs
+(--out, --sheet, --html) are checked before any work; flags that do not apply
+are refused (--checkpoint without an encoder descriptor or index, or with
+--profile; --thumb without --sheet). Images larger than --max_pixels are
+refused (skipped while indexing); a query image upscaled more than 4x gives
+one `warning:` line.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ _NOT_FLAGS = ("kind", "checkpoint_fingerprint")
 
 def _define_common():
   cli.define_vgg_weights()
+  cli.define_max_pixels()
   flags.DEFINE_integer("batch_size", 8, "VGG batch size in image tiles.", lower_bound=1)
 
 
@@ -137,8 +143,8 @@ def _stylizer():
 def _descriptor_config(name: str, model=None) -> retrieval.DescriptorConfig:
   """Preset ``name`` with the descriptor setting flags given on the command line applied.
 
-  ``encoder`` is made from ``model`` (``retrieval.encoder_config``); for the
-  other presets ``--checkpoint`` is ignored.
+  ``encoder`` is made from ``model`` (``retrieval.encoder_config``); the
+  commands refuse ``--checkpoint`` without it.
   """
   if name == "encoder":
     preset = retrieval.encoder_config(model)
@@ -158,6 +164,9 @@ def _index_main(argv):
   library, out = FLAGS.library, FLAGS.out
   if not os.path.isdir(library):
     raise cli.UsageError(f"--library {library}: not a folder")
+  fileio.check_output_file(out, "--out")
+  if FLAGS.descriptor != "encoder":
+    cli.refuse_given(["checkpoint"], "applies only to --descriptor encoder; drop it")
   model = _stylizer() if FLAGS.descriptor == "encoder" else None
   config = _descriptor_config(FLAGS.descriptor, model)
   weights = model.weights() if model is not None else vgg.load_weights(FLAGS.vgg_weights)
@@ -244,12 +253,23 @@ def _query_main(argv):
     raise cli.UsageError("pass either --image or --profile, not both")
   if not image and not profile:
     raise cli.UsageError("`query` needs --image Q.jpg or --profile me.style (see --help)")
+  if profile:
+    cli.refuse_given(["checkpoint"], "applies only to --image queries of an encoder index (a "
+                     "--profile is compared with the index's latents as they are); drop it")
+  if not FLAGS.sheet:
+    cli.refuse_given(["thumb"], "applies only with --sheet (the PNG contact sheet); drop it")
+  for flag in ("sheet", "html"):
+    if FLAGS[flag].value:
+      fileio.check_output_file(FLAGS[flag].value, f"--{flag}")
   index = retrieval.load_index(index_path)
   if not index.complete:
     raise cli.UsageError(f"{index_path} is an incomplete (partial) index; finish it with "
                          "`retrieve.py index`")
   if not len(index):
     raise retrieval.RetrievalError(f"{index_path}: the index is empty")
+  if index.config.kind != "encoder":
+    cli.refuse_given(["checkpoint"], f"applies only to encoder indexes ({index_path} is a "
+                     f"{index.config.kind} index); drop it")
   if profile:
     scores, idx = retrieval.query_profile(index, profile, FLAGS.k)
   else:
@@ -301,6 +321,8 @@ def read_labels(path, library):
 
 def _eval_main(argv):
   del argv
+  if "encoder" not in FLAGS.descriptors:
+    cli.refuse_given(["checkpoint"], "applies only when --descriptors lists encoder; drop it")
   model = _stylizer() if "encoder" in FLAGS.descriptors else None
   configs = [_descriptor_config(name, model) for name in FLAGS.descriptors]
   rows = read_labels(FLAGS.labels, FLAGS.library)

@@ -23,6 +23,15 @@ and side_by_side.png (content | style(s) | result). --out is written last,
 atomically: a failed run (bad input, non-finite loss) exits with status 2 and
 one ``error:`` line and leaves no result image. A rerun into the same workdir
 starts over (metrics.jsonl is rewritten).
+
+Before any work: --out (and the workdir) are checked (a folder given for the
+file, a file in the way of a folder: one ``error:`` line naming the flag); the
+peak memory is estimated (``jaxstyle.optimize.memory_estimate``, with
+--checkpoint ``jaxstyle.inference.stylize_memory``) and a size above
+--max_memory_gb (default: the memory available) is refused; flags of the other
+mode (e.g. --strength without --checkpoint, --steps with it) are refused.
+Images larger than --max_pixels are refused; images upscaled more than 4x give
+one ``warning:`` line.
 """
 
 from __future__ import annotations
@@ -34,6 +43,15 @@ import cli
 import gatys_common
 import stylize_network
 from cli import FLAGS, flags
+
+from jaxstyle import config as cfglib
+from jaxstyle import fileio
+from jaxstyle import optimize as optimize_config
+
+# Flags of Gatys optimisation only (the StylizeConfig settings but --preserve_color, which both use).
+GATYS_ONLY = ("workdir", "init_image", "seed") + tuple(
+    s.cli_name for s in cfglib.settings(optimize_config.StylizeConfig)
+    if s.flag and s.name != "preserve_color")
 
 
 def define_flags() -> None:
@@ -51,6 +69,8 @@ def define_flags() -> None:
   flags.DEFINE_string("init_image", None, "Start image for --init=image.")
   gatys_common.define_optimization_flags(content=True)
   stylize_network.define_flags()
+  cli.define_max_pixels()
+  cli.define_max_memory()
 
 
 def default_workdir(out: str) -> str:
@@ -66,10 +86,15 @@ def main(argv):
   if FLAGS.profile and not FLAGS.checkpoint:
     FLAGS.checkpoint = stylize_network.profile_checkpoint()
   if FLAGS.checkpoint:
+    cli.refuse_given(GATYS_ONLY, "applies only without --checkpoint (Gatys optimisation); drop it")
     stylize_network.main()
     return
+  cli.refuse_given(stylize_network.NETWORK_ONLY, "applies only with --checkpoint (a trained "
+                   "network); drop it, or add --checkpoint RUN")
   if os.path.splitext(FLAGS.out)[1].lower() not in (".png", ".jpg", ".jpeg"):
     raise cli.UsageError(f"--out={FLAGS.out}: use a .png, .jpg or .jpeg file name")
+  fileio.check_output_file(FLAGS.out, "--out")
+  fileio.check_output_dir(FLAGS.workdir or default_workdir(FLAGS.out), "--workdir")
   if FLAGS.size < 16:
     raise cli.UsageError(f"--size={FLAGS.size} must be >= 16 pixels")
   styles_p = gatys_common.style_paths()
@@ -84,9 +109,18 @@ def main(argv):
 
   weights = vgg.load_weights(FLAGS.vgg_weights)
   weights.check_layers(config.layers())  # fail before loading any image
+  hw = images.read_size(FLAGS.content)
+  if hw is not None:  # an unreadable file: load_image says what is wrong with it
+    hw = images.target_size(*hw, FLAGS.size)
+    style_hws = [images.read_size(p) or (1, 1) for p in styles_p]
+    cli.check_memory(optimize.memory_estimate(config, hw, style_hws, weights),
+                     f"--size={FLAGS.size} ({hw[1]}x{hw[0]})")
   content = images.load_image(FLAGS.content, FLAGS.size)
   styles = [images.load_image(p) for p in styles_p]
   init_image = images.load_image(FLAGS.init_image) if config.init == "image" else None
+  gatys_common.warn_upscaled_styles(styles_p, styles, content.shape[:2], config.style_scale)
+  if init_image is not None:
+    images.check_upscale(FLAGS.init_image, init_image.shape[:2], content.shape[:2])
 
   run = rundir.RunDir(FLAGS.workdir or default_workdir(FLAGS.out))
   run.truncate_metrics(-1)

@@ -26,6 +26,9 @@ Flags (defined by ``define_flags``; the shared ones — ``--content``,
   ``--whole_pixels`` pixels run as tiles with image-wide statistics
   (``jaxstyle.inference.tiling``).
 * Every output is written atomically; errors leave nothing half-written.
+  --out is checked before any work, and the peak memory of the largest image
+  (``jaxstyle.inference.stylize_memory``) against --max_memory_gb. The flags
+  above (``NETWORK_ONLY``) are refused without --checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ import sys
 
 import cli
 from cli import FLAGS, flags
+
+from jaxstyle import fileio
+
+# Flags that only the network mode reads (stylize.py refuses them without --checkpoint).
+NETWORK_ONLY = ("checkpoint_step", "strength", "mix", "tile", "whole_pixels", "style_size")
 
 
 def define_flags() -> None:
@@ -169,11 +177,33 @@ def _jobs(content: str, out: str) -> list[tuple[str, str]]:
     if os.path.splitext(out)[1]:
       raise cli.UsageError(f"--content {content} is a folder, so --out must be a folder, not "
                            f"{out!r}")
+    fileio.check_output_dir(out, "--out")
     return [(p, os.path.join(out, os.path.splitext(os.path.relpath(p, content))[0] + ".png"))
             for p in images.iter_image_files(content)]
   if os.path.splitext(out)[1].lower() not in (".png", ".jpg", ".jpeg"):
     raise cli.UsageError(f"--out={out}: use a .png, .jpg or .jpeg file name")
+  fileio.check_output_file(out, "--out")
   return [(content, out)]
+
+
+def _check_memory(model, jobs, size: int | None) -> None:
+  """Refuses the run if its largest image would need more memory than allowed (headers only)."""
+  from jaxstyle import images, inference  # pylint: disable=g-import-not-at-top
+
+  worst = None
+  for src, _ in jobs:
+    hw = images.read_size(src)
+    if hw is None:
+      continue  # unreadable: reported and skipped when its turn comes
+    hw = images.target_size(*hw, size) if size else hw
+    need = inference.stylize_memory(model.config.generator, *hw, whole_pixels=FLAGS.whole_pixels,
+                                    tile=FLAGS.tile)
+    if worst is None or need > worst[0]:
+      worst = (need, src, hw)
+  if worst is not None:
+    need, src, (h, w) = worst
+    what = f"--size={size}" if size else f"--content {src} at its own size"
+    cli.check_memory(need, f"{what} ({w}x{h})")
 
 
 def main() -> None:
@@ -197,11 +227,12 @@ def main() -> None:
 
   model = inference.load_stylizer(FLAGS.checkpoint, step=FLAGS.checkpoint_step,
                                   vgg_weights=FLAGS.vgg_weights)
+  size = FLAGS.size if FLAGS["size"].present else None
+  _check_memory(model, jobs, size)
   latent, default_strength = _latent(model, items, FLAGS.style_size)
   strength = (default_strength if default_strength is not None and not FLAGS["strength"].present
               else FLAGS.strength)
   latent = se.with_strength(latent, strength)
-  size = FLAGS.size if FLAGS["size"].present else None
   failed = []
   bar = tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) == 1)
   for src, dst in bar:
@@ -226,6 +257,7 @@ def export_main(argv) -> None:
   del argv
   if not FLAGS.checkpoint or not FLAGS.out:
     raise cli.UsageError("export needs --checkpoint RUN and --out FILE.jaxexport")
+  fileio.check_output_file(FLAGS.out, "--out")
   from jaxstyle import cpu_tuning  # pylint: disable=g-import-not-at-top
 
   cpu_tuning.use_fast_cpu_convs()

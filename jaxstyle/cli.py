@@ -11,7 +11,18 @@ touches flags; library functions never read them.
   errors, stray positional arguments) print one ``error: …`` line and exit 2,
   Ctrl-C exits 130, and ``--help`` exits 0. JAX's INFO lines about the
   platforms it probes ("Unable to initialize backend 'tpu'") are hidden
-  unless ``--verbosity`` is given; warnings still show.
+  unless ``--verbosity`` is given; warnings still show. ``-h`` is
+  ``--help``. Safety net: an ``OSError`` about a user's path (a file in the
+  way, a folder given for a file, no permission, a full disk, ...) that
+  escapes ``main`` is one ``error:`` line naming the path and the errno,
+  exit 2; commands check their outputs first
+  (``jaxstyle.fileio.check_output_file``/``check_output_dir``). A
+  ``JaxstyleWarning`` shows as one ``warning: ...`` line.
+* Resource flags: ``define_max_pixels()`` (``--max_pixels``, applied by
+  ``run`` to every image the command reads: ``jaxstyle.images.set_max_pixels``)
+  and ``define_max_memory()`` (``--max_memory_gb``) with
+  ``check_memory(bytes, what)``, which refuses a job whose estimated peak
+  memory exceeds the limit (default: the memory available now).
 * ``run_subcommands({name: Subcommand(...)}, doc)``: ``prog NAME [flags]``;
   only the chosen subcommand's flags are defined, so each has its own
   ``--help`` and refuses the flags of the others.
@@ -20,15 +31,18 @@ touches flags; library functions never read them.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import os
 import sys
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 from absl import app
 from absl import flags
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import ConfigError, JaxstyleError
+from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning
 
 FLAGS = flags.FLAGS
 
@@ -180,6 +194,16 @@ def flag_given(name: str) -> bool:
   return name in FLAGS and FLAGS[name].present > 0
 
 
+def refuse_given(names: Sequence[str], why: str) -> None:
+  """``UsageError`` ``--NAME {why}`` for the first of ``names`` given: a flag that does not apply.
+
+  E.g. ``refuse_given(["strength"], "applies only with --checkpoint; drop it")``.
+  """
+  for name in names:
+    if flag_given(name):
+      raise UsageError(f"--{name} {why}")
+
+
 # ----------------------------------------------------------------------------- running
 
 
@@ -201,6 +225,8 @@ def _quiet_platform_probing() -> None:
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
+  if "h" not in FLAGS:  # -h is --help (absl has only --help, --helpshort, -?)
+    argv = argv[:1] + ["--help" if a == "-h" else a for a in argv[1:]]
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -229,16 +255,130 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None,
     if len(args) > 1 and not positional:
       fail(f"unexpected positional arguments: {' '.join(args[1:])} (see --help)")
     _quiet_platform_probing()
+    warnings.showwarning = _show_warning
+    if "max_pixels" in FLAGS and FLAGS.max_pixels is not None:
+      from jaxstyle import images  # pylint: disable=g-import-not-at-top
+      images.set_max_pixels(FLAGS.max_pixels)
     try:
       main(args)
     except JaxstyleError as e:
       fail(str(e))
     except KeyboardInterrupt:
       fail("interrupted", 130)
+    except OSError as e:
+      message = _oserror_line(e)
+      if message is None:
+        raise
+      fail(message)
     return 0
 
   _register_key_flags()
   app.run(wrapped, argv=argv, flags_parser=_parse_flags)
+
+
+# What to do about an OSError a user's path or disk caused (by errno).
+_OSERROR_ADVICE = {
+    errno.EEXIST: "a file is in the way; move it or choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ENOENT: "check the path",
+    errno.EACCES: "check its permissions, or choose a path you can write",
+    errno.EPERM: "check its permissions, or choose a path you can write",
+    errno.EROFS: "the disk is read-only; choose another path",
+    errno.ENOSPC: "the disk is full; free space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free space or write elsewhere",
+    errno.ENAMETOOLONG: "use a shorter path",
+}
+
+
+def _oserror_line(e: OSError) -> str | None:
+  """The one-line message of an OSError about a user path or disk, or None (a bug: traceback)."""
+  advice = _OSERROR_ADVICE.get(e.errno)
+  if advice is None or (e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT)):
+    return None
+  what = f"{e.strerror or e} [{errno.errorcode.get(e.errno, e.errno)}]"
+  where = "" if e.filename is None else f"{os.fsdecode(e.filename)}: "
+  if e.filename2 is not None:
+    where = f"{os.fsdecode(e.filename)} -> {os.fsdecode(e.filename2)}: "
+  return f"{where}{what}; {advice}"
+
+
+_show_warning_default = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+  """``JaxstyleWarning`` as one ``warning: ...`` line; other warnings as Python shows them."""
+  if issubclass(category, JaxstyleWarning):
+    sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+    sys.stderr.flush()
+  else:
+    _show_warning_default(message, category, filename, lineno, file, line)
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+def define_max_pixels():
+  flags.DEFINE_integer("max_pixels", None, "Refuse input images with more pixels (width x "
+                       "height) than this, before decoding them. Default: Pillow's "
+                       "decompression-bomb limit (about 89.5 million). Raise it for a huge image "
+                       "you trust.", lower_bound=1)
+
+
+def define_max_memory():
+  flags.DEFINE_float("max_memory_gb", None, "Refuse a job whose estimated peak memory is above "
+                     "this many GB (1e9 bytes). Default: the memory available when it starts "
+                     "(free RAM; on an accelerator also its memory). Raise it if you know better.",
+                     lower_bound=0)
+
+
+def _available_memory() -> tuple[int, str]:
+  """(bytes, what they are): free RAM now (Linux MemAvailable, else all RAM), and an accelerator's."""
+  host, what = None, "memory available"
+  try:
+    with open("/proc/meminfo") as f:
+      for row in f:
+        if row.startswith("MemAvailable:"):
+          host = int(row.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  if host is None:
+    try:
+      host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+      host, what = 16 * 10 ** 9, "assumed memory"
+  try:
+    import jax  # pylint: disable=g-import-not-at-top
+    device = jax.devices()[0]
+    limit = (device.memory_stats() or {}).get("bytes_limit") if device.platform != "cpu" else None
+  except Exception:  # pylint: disable=broad-except
+    limit = None
+  if limit and limit < host:
+    return int(limit), f"memory of the {device.platform.upper()}"
+  return host, what
+
+
+def _gb(n: float) -> str:
+  gb = n / 1e9
+  return f"{gb:,.0f}" if gb >= 100 else f"{gb:.3g}"
+
+
+def check_memory(need: int, what: str) -> None:
+  """Refuses ``what`` (e.g. ``--size=4096``) when its estimated peak ``need`` bytes exceed the limit.
+
+  The limit is ``--max_memory_gb`` when given (``define_max_memory``), else the memory available.
+
+  Raises:
+    UsageError: one line with the estimate, the limit and what to change.
+  """
+  if "max_memory_gb" in FLAGS and FLAGS.max_memory_gb is not None:
+    limit, source = FLAGS.max_memory_gb * 1e9, f"--max_memory_gb={FLAGS.max_memory_gb:g}"
+  else:
+    limit, source = _available_memory()
+  if need > limit:
+    raise UsageError(f"{what} needs about {_gb(need)} GB of memory (a conservative estimate), "
+                     f"more than the {source} ({_gb(limit)} GB); use a smaller size, or raise "
+                     "--max_memory_gb if you know it fits")
 
 
 @dataclasses.dataclass(frozen=True)

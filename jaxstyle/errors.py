@@ -86,3 +86,8 @@ class StyleNameError(JaxstyleError, KeyError):
 
 class ProfileError(JaxstyleError):
   """A .style profile is missing, malformed, of a newer format, or made for another stylizer."""
+
+
+class JaxstyleWarning(UserWarning):
+  """Something a user should know about an input that still works (e.g. an image upscaled many
+  times); commands show it as one ``warning: ...`` line on stderr (``jaxstyle.cli.run``)."""

@@ -1,7 +1,12 @@
-"""Atomic file writes and file hashing (the one place for both).
+"""Atomic file writes, output-path checks and file hashing (the one place for each).
 
 ``atomic_open`` is used by every write whose half-written result would hurt:
 config/metrics rewrites, saved images, converted VGG weights, style indexes.
+``check_output_file`` / ``check_output_dir`` are what a command runs on its
+output flags before any work: a folder where a file is wanted (or a file where
+a folder is), a file in the way of a folder to create, or a folder it cannot
+write in is a ``ConfigError`` naming the flag and the path, instead of an
+``OSError`` at the end of the run.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import hashlib
 import os
 import uuid
 from typing import IO, Iterator
+
+from jaxstyle.errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -53,3 +60,42 @@ def atomic_write_text(path: str, text: str) -> None:
   """Writes ``text`` to ``path`` atomically (see ``atomic_open``)."""
   with atomic_open(path, "w") as f:
     f.write(text)
+
+
+def _nearest_existing(path: str) -> str:
+  """``path`` or its nearest ancestor that exists."""
+  path = os.path.abspath(path)
+  while not os.path.lexists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  return path
+
+
+def _check_folders(path: str, start: str, name: str) -> None:
+  """The folders of ``path`` (from ``start`` up) are folders (or can be made) and writable."""
+  existing = _nearest_existing(start)
+  if not os.path.isdir(existing):
+    raise ConfigError(f"{name}={path}: {existing} is a file, not a folder; choose a path whose "
+                      "folders are folders (or move that file)")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise ConfigError(f"{name}={path}: cannot write in {existing} (permission denied); choose a "
+                      "folder you can write")
+
+
+def check_output_file(path: str, name: str) -> None:
+  """Refuses ``path`` as a file to write (``name``: the flag, e.g. ``--out``, for the message).
+
+  Raises:
+    ConfigError: ``path`` is a folder, a part of its folder is a file, or the
+      folder is not writable. Missing folders are fine (writers create them).
+  """
+  if os.path.isdir(path):
+    raise ConfigError(f"{name}={path} is a folder; give a file name (inside it or elsewhere)")
+  _check_folders(path, os.path.dirname(os.path.abspath(path)), name)
+
+
+def check_output_dir(path: str, name: str) -> None:
+  """Refuses ``path`` as a folder to write into (created if missing); see ``check_output_file``."""
+  if os.path.lexists(path) and not os.path.isdir(path):
+    raise ConfigError(f"{name}={path} is an existing file, not a folder; give a folder (it is "
+                      "created if missing)")
+  _check_folders(path, path, name)

@@ -28,7 +28,14 @@ decide, not its extension) and normalises it:
 
 ``load_image(path, size)`` equals ``ops.resize(load_image(path), size)``
 exactly: the file is always decoded at full resolution (Pillow's DCT-domain
-JPEG ``draft`` downscaling is not used).
+JPEG ``draft`` downscaling is not used). An image upscaled more than
+``UPSCALE_WARN`` (4) times gives a ``JaxstyleWarning`` naming the file and both
+sizes (``check_upscale``; the result would be a blur), once per load.
+
+Pixel limit: ``max_pixels`` (per call) or, when a call gives none, the
+process-wide default of ``set_max_pixels`` (commands set it from
+``--max_pixels``), else Pillow's decompression-bomb limit. The error names
+``--max_pixels``. ``read_size(path)`` reads only the header: (height, width).
 
 Every bad file raises ``ImageError`` (a ``JaxstyleError``) whose message names
 the file, the cause (missing, empty, truncated, not an image, unsupported
@@ -51,13 +58,15 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jaxstyle.errors import ConfigError, JaxstyleError
+from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning
 from jaxstyle.fileio import atomic_open
-from jaxstyle.images.ops import _as_hwc, _check_positive, resize
+from jaxstyle.images.ops import _as_hwc, _check_positive, resize, target_size
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 JPEG_QUALITY = 95
+UPSCALE_WARN = 4.0  # upscaling by more than this gives a JaxstyleWarning
+_max_pixels: list[int | None] = [None]  # set_max_pixels: the default of calls that give none
 
 # Pillow's decompression-bomb guard is a module global that Pillow checks while
 # opening and decoding. When a caller explicitly allows more pixels than Pillow's
@@ -145,7 +154,8 @@ def _open_error(path: str, err: Exception) -> ImageError:
   """Maps an exception raised while opening/decoding ``path`` to an ImageError."""
   if isinstance(err, Image.DecompressionBombError):
     return ImageError(path, f"too many pixels for Pillow's decompression-bomb guard ({err})",
-                      "if you trust this file, pass a larger max_pixels")
+                      "if you trust this file, raise the limit with --max_pixels (max_pixels= "
+                      "in Python)")
   if isinstance(err, UnidentifiedImageError):
     sniffed = _sniff(path)
     if sniffed:
@@ -222,7 +232,8 @@ def _decode(path: str, max_pixels: int | None) -> np.ndarray:
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     if limit is not None and w * h > limit:
       raise ImageError(path, f"image is {w}x{h} = {w * h} pixels, more than the limit of {limit}",
-                       "if you trust this file, pass a larger max_pixels")
+                       f"if you trust this file, raise the limit with --max_pixels={w * h} "
+                       "(max_pixels= in Python)")
     im.load()
     im = ImageOps.exif_transpose(im)
     image = _to_float_rgb(im, path)
@@ -230,6 +241,34 @@ def _decode(path: str, max_pixels: int | None) -> np.ndarray:
     if not issubclass(warning.category, Image.DecompressionBombWarning):
       warnings.warn(f"{path}: {warning.message}", warning.category, stacklevel=3)
   return image
+
+
+def set_max_pixels(max_pixels: int | None) -> int | None:
+  """Sets the pixel limit of loads that give no ``max_pixels`` (None: Pillow's); returns the old one."""
+  if max_pixels is not None:
+    max_pixels = _check_positive("max_pixels", max_pixels)
+  old, _max_pixels[0] = _max_pixels[0], max_pixels
+  return old
+
+
+def read_size(path: str | os.PathLike) -> tuple[int, int] | None:
+  """(height, width) of an image file from its header (nothing decoded); None if unreadable."""
+  try:
+    with warnings.catch_warnings(), Image.open(os.fspath(path)) as im:
+      warnings.simplefilter("ignore")
+      w, h = im.size
+  except Exception:  # noqa: BLE001 - load_image reports what is wrong with the file
+    return None
+  return h, w
+
+
+def check_upscale(path: str | os.PathLike, hw: tuple[int, int], new_hw: tuple[int, int]) -> None:
+  """Warns (``JaxstyleWarning``) when an image of size ``hw`` is enlarged more than ``UPSCALE_WARN`` times."""
+  factor = max(new_hw[0] / max(hw[0], 1), new_hw[1] / max(hw[1], 1))
+  if factor > UPSCALE_WARN:
+    warnings.warn(f"{os.fspath(path)}: {hw[1]}x{hw[0]} pixels upscaled {factor:.3g}x to "
+                  f"{new_hw[1]}x{new_hw[0]}; the result will be blurry: use a larger image or a "
+                  "smaller size", JaxstyleWarning, stacklevel=3)
 
 
 def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = "longer",
@@ -246,7 +285,8 @@ def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = 
       aspect ratio. Small images are upscaled.
     side: ``"longer"`` or ``"shorter"``: which side ``size`` refers to.
     max_pixels: refuse images with more than this many pixels (width*height)
-      before decoding them. ``None`` uses Pillow's default guard
+      before decoding them. ``None`` uses ``set_max_pixels``'s value if one
+      is set, else Pillow's default guard
       (``PIL.Image.MAX_IMAGE_PIXELS``, about 89.5 M pixels), but refuses where
       Pillow would only warn. A value above Pillow's limit overrides it.
     min_side: refuse images whose shorter side (as stored, before resizing)
@@ -267,6 +307,8 @@ def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = 
     raise ConfigError(f"side must be 'longer' or 'shorter', got {side!r}")
   if max_pixels is not None:
     max_pixels = _check_positive("max_pixels", max_pixels)
+  else:
+    max_pixels = _max_pixels[0]
   if not os.path.exists(path):
     raise ImageError(path, "no such file", "check the path")
   if os.path.isdir(path):
@@ -305,6 +347,8 @@ def load_image(path: str | os.PathLike, size: int | None = None, *, side: str = 
     raise ImageError(path, f"is only {image.shape[1]}x{image.shape[0]} pixels",
                      f"use an image with at least {min_side} pixels on its shorter side")
   if size is not None:
+    hw = image.shape[:2]
+    check_upscale(path, hw, target_size(*hw, size, side))
     image = resize(image, size, side=side)
   return image
 

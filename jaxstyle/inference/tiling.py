@@ -23,7 +23,8 @@ Contract of ``stylize_image(config, g_params, image, latent, ...)``:
      colour cast (flat tiles such as sky are amplified into blotches).
 * Memory: one generator pass at ``stats_side`` (longer side) plus one at
   ``(tile + 2 halo)²``, plus the input and output images on the host;
-  ``memory_estimate`` gives the activation bytes of a pass.
+  ``memory_estimate`` gives the activation bytes of a pass, ``stylize_memory``
+  the whole call's (passes, host images and the runtime).
 * Tiles of each distinct shape compile once (at most nine shapes per grid).
 """
 
@@ -79,6 +80,24 @@ def memory_estimate(config: st.StylizerConfig, height: int, width: int) -> int:
   for k, c in enumerate(config.widths):
     total += 3 * c * math.ceil(height / 2 ** k) * math.ceil(width / 2 ** k) * 4
   return total + 2 * height * width * 3 * 4
+
+
+def stylize_memory(config: st.StylizerConfig, height: int, width: int, *,
+                   whole_pixels: int = WHOLE_PIXELS, tile: int = TILE,
+                   stats_side: int = STATS_SIDE) -> int:
+  """Estimated peak bytes of ``stylize_image`` on a ``height x width`` image (for refusing sizes).
+
+  The largest pass (``memory_estimate``: the whole image, or the statistics
+  pass and one tile with its halo) + four float32 copies of the image on the
+  host (input, output, colour post-processing, saving) + 512 MiB of runtime.
+  """
+  host = 4 * height * width * 3 * 4 + 512 * 2 ** 20
+  if height * width <= whole_pixels:
+    return host + memory_estimate(config, height, width)
+  scale = min(1.0, stats_side / max(height, width))
+  side = tile + 2 * halo(config)
+  return host + max(memory_estimate(config, round(height * scale), round(width * scale)),
+                    memory_estimate(config, min(side, height), min(side, width)))
 
 
 def image_statistics(config: st.StylizerConfig, g_params: dict, image: np.ndarray, latent: jax.Array,

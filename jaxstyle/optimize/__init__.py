@@ -3,7 +3,8 @@
 * ``config``: ``StylizeConfig`` (every setting, with its help and checks),
   the layer sets and the allowed choices.
 * ``objective``: ``Objective``, the content + style + TV loss (``LOSS_TERMS``).
-* ``gatys``: ``stylize``, ``synthesize``, ``evaluate`` and the jitted step.
+* ``gatys``: ``stylize``, ``synthesize``, ``evaluate``, the jitted step and
+  ``memory_estimate`` (peak bytes, conservative).
 """
 
 # The colour helpers live in jaxstyle.images.color; re-exported for existing callers.
@@ -15,7 +16,7 @@ from jaxstyle.optimize.config import (CLASSIC_CONTENT_LAYERS, CLASSIC_STYLE_LAYE
                                       SYNTHESIS, UPSAMPLE, StylizeConfig, format_layers,
                                       parse_layers, synthesis_config)
 from jaxstyle.optimize.gatys import (OptimizationError, Result, evaluate, make_optimizer,
-                                     make_step, scale_sizes, stylize, synthesize)
+                                     make_step, memory_estimate, scale_sizes, stylize, synthesize)
 from jaxstyle.optimize.objective import LOSS_TERMS, Objective
 
 _Objective = Objective  # the old name (nothing in the tree uses it any more)
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_STYLE_LAYERS", "DTYPES", "INITS", "LOSS_TERMS", "MIN_SIDE", "OPTIMIZERS",
     "PARAMETRIZATIONS", "PRESERVE_COLOR", "RGB_TO_YIQ", "SYNTHESIS", "UPSAMPLE", "YIQ_TO_RGB",
     "Objective", "OptimizationError", "Result", "StylizeConfig", "evaluate", "format_layers",
-    "luminance", "make_optimizer", "make_step", "match_color", "match_luminance", "parse_layers",
+    "luminance", "make_optimizer", "make_step", "match_color", "match_luminance", "memory_estimate",
+    "parse_layers",
     "rgb_to_yiq", "scale_sizes", "stylize", "synthesis_config", "synthesize", "yiq_to_rgb",
 ]
