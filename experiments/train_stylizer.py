@@ -47,6 +47,7 @@ def define_flags() -> None:
   """--workdir and one flag per ``Config`` field (importing this module defines none)."""
   cli.define_workdir()
   cli.define_config_flags(Config)
+  cli.define_max_pixels()  # the content photos and paintings it reads
 
 
 def _eval_photos(config: Config):

@@ -9,13 +9,14 @@ touches flags; library functions never read them.
   ``config_from_flags(Config)`` builds and validates the config from them.
 * ``run(main)``: ``absl.app.run`` where user errors (``JaxstyleError``, flag
   errors, stray positional arguments) print one ``error: …`` line and exit 2,
-  Ctrl-C exits 130, and ``--help`` exits 0. JAX's INFO lines about the
-  platforms it probes ("Unable to initialize backend 'tpu'") are hidden
-  unless ``--verbosity`` is given; warnings still show. ``-h`` is
-  ``--help``. Safety net: an ``OSError`` about a user's path (a file in the
-  way, a folder given for a file, no permission, a full disk, ...) that
-  escapes ``main`` is one ``error:`` line naming the path and the errno,
-  exit 2; commands check their outputs first
+  Ctrl-C exits 130, a training run stopped by a signal (``Stopped``, after
+  saving a checkpoint) prints its one line and exits 128 + signal, and
+  ``--help`` exits 0. JAX's INFO lines about the platforms it probes
+  ("Unable to initialize backend 'tpu'") are hidden unless ``--verbosity`` is
+  given; warnings still show. ``-h`` is ``--help``. Safety net: an ``OSError``
+  about a user's path (a file in the way, a folder given for a file, no
+  permission, a full disk, ...) that escapes ``main`` is one ``error:`` line
+  naming the path and the errno, exit 2; commands check their outputs first
   (``jaxstyle.fileio.check_output_file``/``check_output_dir``). A
   ``JaxstyleWarning`` shows as one ``warning: ...`` line.
 * Resource flags: ``define_max_pixels()`` (``--max_pixels``, applied by
@@ -42,7 +43,7 @@ from absl import app
 from absl import flags
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning
+from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning, Stopped
 
 FLAGS = flags.FLAGS
 
@@ -261,6 +262,10 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None,
       images.set_max_pixels(FLAGS.max_pixels)
     try:
       main(args)
+    except Stopped as e:  # SIGTERM/Ctrl-C in training: a checkpoint was saved; not an error
+      sys.stderr.write(f"{e}\n")
+      sys.stderr.flush()
+      sys.exit(e.exit_code)
     except JaxstyleError as e:
       fail(str(e))
     except KeyboardInterrupt:
