@@ -282,10 +282,11 @@ _MEASURE = textwrap.dedent('''
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_gatys_memory_estimate_bounds_a_measured_run(vgg_partial_path, optimizer):
-  """Peak RSS growth of a 512x512 run <= the estimate <= 4x it (conservative, not absurd).
+  """Peak RSS growth of a 512x512 run <= the estimate (the safety property) and the estimate < 3 GB.
 
-  The lower bound is the safety property. The measured growth depends on how much the allocator
-  reuses from the warm-up run: 1.2-1.45x on an idle machine, 3.3x seen in a CI run under load.
+  The measured growth depends on how much the allocator reuses from the warm-up run: the estimate
+  was 1.2-1.45x of it on an idle machine, but 3.3x and 12x in loaded clean-clone checks, so the
+  upper bound is an absolute one (not absurd for 512 px), not a ratio.
   """
   proc = subprocess.run([sys.executable, "-c", _MEASURE, "512", optimizer, vgg_partial_path],
                         capture_output=True, text=True, timeout=900, cwd=ROOT,
@@ -293,7 +294,7 @@ def test_gatys_memory_estimate_bounds_a_measured_run(vgg_partial_path, optimizer
   assert proc.returncode == 0, proc.stderr[-3000:]
   m = json.loads(proc.stdout.strip().splitlines()[-1])
   variable = m["estimate"] - _fixed_part(vgg_partial_path)
-  assert m["measured"] <= variable <= 4 * m["measured"], m
+  assert m["measured"] <= variable and m["estimate"] < 3e9, m
 
 
 def _fixed_part(vgg_path):
