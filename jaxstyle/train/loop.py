@@ -67,6 +67,11 @@ def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batche
     from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
     bar = tqdm(total=num_steps, initial=start, desc=desc, dynamic_ncols=True)
   try:
+    def save(done, state, force):
+      watch.check(last_good=last_saved)  # never save a state after an unnoticed bad step
+      checkpointer.save(done, lambda: runner.get_state(state), force=force)
+      return done
+
     with StopRequest(handle_signals) as stop:
       for step in range(start, num_steps):
         state, metrics = step_fn(state, runner.put_batch(batches(step)))
@@ -88,21 +93,15 @@ def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batche
             if out and run_dir is not None and is_main:
               run_dir.log_metrics(done, out)
 
-        def save(force):
-          nonlocal last_saved
-          watch.check(last_good=last_saved)  # never save a state after an unnoticed bad step
-          checkpointer.save(done, lambda: runner.get_state(state), force=force)
-          last_saved = done
-
         if checkpointer is not None and (checkpointer.should_save(done) or last or stop.requested):
-          save(force=last or stop.requested)
+          last_saved = save(done, state, force=last or stop.requested)
         if bar is not None:
           bar.update(1)
         if on_step_end is not None:
           on_step_end(done)
         if stop.requested and not last:  # (a signal during this step's save or hooks: save now)
           if checkpointer is not None and last_saved != done:
-            save(force=True)
+            last_saved = save(done, state, force=True)
           where = (f"a checkpoint of step {done} is in {checkpointer.directory}"
                    if checkpointer is not None else "no checkpointer: nothing was saved")
           if checkpointer is not None:
