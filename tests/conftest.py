@@ -8,6 +8,7 @@
 """
 
 import os
+import shutil
 import sys
 
 if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
@@ -71,12 +72,24 @@ def run_experiment(script, *args, env=None, timeout=600, check=True):
 def tiny_stylizer_run(tmp_path_factory, shared_data, vgg_partial_path):
   """A tiny trained stylizer run (bank of 2 styles + the style encoder), trained once per session.
 
-  For the users of a run (personalization); the trainer's own tests train theirs.
+  For the users of a run (personalization); the trainer's own tests train theirs. Under
+  pytest-xdist the workers share one run: the first to take the lock trains it in the
+  session's common temporary folder, the others wait and reuse it (its users only read it).
   """
+  import fcntl
+
   import train_stylizer
   from stylizer_testlib import tiny_config
-  workdir = str(tmp_path_factory.mktemp("tiny_stylizer"))
-  train_stylizer.train_and_evaluate(
-      tiny_config(shared_data, vgg_partial_path, d_steps=0, adv_weight=0.0, sample_every=0,
-                  eval_every=0), workdir)
-  return workdir
+  base = tmp_path_factory.getbasetemp()
+  root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+  workdir = root / "tiny_stylizer_shared"
+  with open(root / "tiny_stylizer_shared.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    done = root / "tiny_stylizer_shared.done"
+    if not done.exists():
+      shutil.rmtree(workdir, ignore_errors=True)
+      train_stylizer.train_and_evaluate(
+          tiny_config(shared_data, vgg_partial_path, d_steps=0, adv_weight=0.0, sample_every=0,
+                      eval_every=0), str(workdir))
+      done.write_text("")
+  return str(workdir)

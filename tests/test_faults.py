@@ -113,6 +113,7 @@ def _start_and_wait_for_step(script, args, workdir, target, timeout=300):
 # ----------------------------------------------------------------------------- run-directory lock
 
 
+@pytest.mark.slow  # two trainer subprocesses (about 40 s); the lock itself: core/test_runlock.py
 def test_second_run_on_a_workdir_is_refused_naming_the_holder(tmp_path, shared_data):
   wd = tmp_path / "run"
   wd.mkdir()

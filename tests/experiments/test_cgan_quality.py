@@ -42,6 +42,7 @@ def first_run(shared_data):
   return benchmarks.run_benchmark("cgan_quality", options), options
 
 
+@pytest.mark.slow  # two tiny trainings of both sides (about 60 s)
 def test_same_seed_same_quality_numbers(first_run):
   """A second run (cheaper: JAX's op caches are warm) repeats every quality number exactly."""
   record, options = first_run
@@ -51,6 +52,7 @@ def test_same_seed_same_quality_numbers(first_run):
   assert first["fid_floor"] == again["fid_floor"]
 
 
+@pytest.mark.slow  # shares the runs above
 def test_record_has_both_curves(first_run):
   record, _ = first_run
   assert record["benchmark"] == "cgan_quality" and record["config"]["steps"] == 4

@@ -39,11 +39,13 @@ def two_runs():
   return _bench(*TINY, *FAST), _bench(*TINY, *FAST)
 
 
+@pytest.mark.slow  # two benchmark subprocesses (about 50 s); the step-0 parity is also in optimize/test_gatys.py
 def test_same_seed_gives_identical_numbers(two_runs):
   a, b = two_runs
   assert _numbers(a) == _numbers(b)
 
 
+@pytest.mark.slow  # shares the two runs above
 def test_step0_losses_agree_between_jaxstyle_and_twin(two_runs):
   t = two_runs[0]["time_to_quality"]
   parity = t["parity"]
@@ -57,6 +59,7 @@ def test_step0_losses_agree_between_jaxstyle_and_twin(two_runs):
   assert j0 == pytest.approx(t0, rel=1e-3)
 
 
+@pytest.mark.slow  # shares the two runs above
 def test_record_fields(two_runs):
   r = two_runs[0]
   assert r["seed"] == 3 and "loss_rule" in r and r["objective"]["learning_rate"] == 0.05

@@ -54,7 +54,7 @@ def test_receptive_radius_bounds_the_dependence(params):
   assert np.abs(moved[:, 60 + r:] - base[:, 60 + r:]).max() > 1e-2  # the change does reach its own area
 
 
-@pytest.mark.parametrize("shape", [(203, 150), (130, 257)])
+@pytest.mark.parametrize("shape", [(203, 150), pytest.param((130, 257), marks=pytest.mark.slow)])
 def test_tiled_equals_whole_image(params, shape):
   """Odd sizes, several tiles: tiled output == one-pass output everywhere (no seams) within 2e-5."""
   img = _photo_like(*shape)

@@ -191,7 +191,8 @@ CHECKERBOARD_THRESHOLD = 1e-6
 WHITE_SHARE_64 = (64 + 64 - 1) / (64 * 64)
 
 
-@pytest.mark.parametrize("upsample", st.UPSAMPLES)
+@pytest.mark.parametrize("upsample", [pytest.param(u, marks=[pytest.mark.slow] if u != "nearest" else [])
+                                      for u in st.UPSAMPLES])
 def test_flat_grey_input_has_no_checkerboard(upsample):
   cfg = dataclasses.replace(SMALL, upsample=upsample)
   grey = jnp.full((1, 64, 64, 3), 0.5)

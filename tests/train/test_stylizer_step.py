@@ -243,6 +243,8 @@ def painting(shared_data):
   return folders.load_styles([path], CROP, square=True)[1][0]
 
 
+@pytest.mark.slow  # compiles the encoder-example step twice (about 40 s); the trainer's end-to-end
+# tests (experiments/test_train_stylizer.py) run that step with batch styles
 def test_batch_styles_replace_the_closed_over_styles_of_encoder_examples(vgg_partial, styles, content,
                                                                          painting):
   """Encoder latents, 2 D updates: a batch carrying painting P == the step closing over P alone.
