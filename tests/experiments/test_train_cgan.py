@@ -114,8 +114,10 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path, shared_data):
   assert "--cpu_devices" in _bad(shared_data, tmp_path, "--cpu_devices=-1")
 
 
-@pytest.mark.parametrize("name", ["cgan_mnist_quick.flags",
-                                  pytest.param("cgan_mnist.flags", marks=pytest.mark.slow)])
+# Both slow: a 2-device trainer subprocess each (about 28 s); test_train_cgan_config.py checks
+# in-process that each flagfile gives its config variant.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cgan_mnist_quick.flags", "cgan_mnist.flags"])
 def test_shipped_flagfiles_run(tmp_path, shared_data, name):
   """The README's configurations parse and train (2 steps) with the recipe they document."""
   wd = tmp_path / "run"  # the flagfile path as the README gives it, relative to the repository root
