@@ -99,7 +99,14 @@ def _quartiles(curves):
   return {"q25": q[0].tolist(), "median": q[1].tolist(), "q75": q[2].tolist()}
 
 
-def _plot(path, summary, rounds):
+def model_label(pref_config) -> str:
+  """How the plot and tables name jaxstyle's preference model with these settings."""
+  if pref_config.utility == "ideal":
+    return "jaxstyle (ideal point + Luce, Thompson)"
+  return f"jaxstyle (GP + Luce, {'EI' if pref_config.acquisition == 'ei' else 'Thompson'})"
+
+
+def _plot(path, summary, rounds, label):
   import matplotlib  # pylint: disable=g-import-not-at-top
 
   matplotlib.use("Agg")
@@ -107,7 +114,7 @@ def _plot(path, summary, rounds):
 
   fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
   colors = {"gp": "tab:blue", "random": "tab:gray", "follow_winner": "tab:orange"}
-  names = {"gp": "jaxstyle (GP + Luce, EI)", "random": "random picks",
+  names = {"gp": label, "random": "random picks",
            "follow_winner": "follow the winner"}
   x = list(range(rounds + 1))
   for ax, user in zip(axes, ("noiseless", "noisy")):
@@ -378,6 +385,6 @@ def _simulated(options, model, record, unseen):
                                            if not b]
     result["goals"] = goals
   if options.figure:
-    _plot(options.figure, summary, options.rounds)
+    _plot(options.figure, summary, options.rounds, model_label(pref_config))
     result["figure"] = options.figure
   return result

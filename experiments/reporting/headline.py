@@ -136,8 +136,9 @@ def retrieval_quality(r: dict[str, Any]) -> Rows:
 @headline("personalize")
 def personalize(r: dict[str, Any]) -> Rows:
   out: Rows = []
+  model = "ideal point" if (r.get("gp") or {}).get("utility") == "ideal" else "GP + EI"
   for user in ("noiseless", "noisy"):
-    for strategy, name in (("gp", "GP + EI"), ("follow_winner", "follow-the-winner")):
+    for strategy, name in (("gp", model), ("follow_winner", "follow-the-winner")):
       median = ((r.get("summary") or {}).get(strategy) or {}).get(user, {}).get("median")
       if median:
         n = len(median) - 1

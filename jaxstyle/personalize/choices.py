@@ -33,12 +33,16 @@ import numpy as np
 
 from jaxstyle import config as cfglib
 from jaxstyle.errors import ConfigError
+from jaxstyle.personalize import ideal_point
 from jaxstyle.personalize import preference as pref
 
 
 @functools.lru_cache(maxsize=16)
 def _round_fns(config: pref.PreferenceConfig, num_new: int):
   """Jitted (first, after) for one config and number of new candidates per round."""
+
+  if config.utility == "ideal":
+    return _ideal_round_fns(config, num_new)
 
   def first(incumbent, key):
     empty = pref.fit(config, jnp.zeros((1, num_new + 1, incumbent.shape[0]), jnp.float32),
@@ -51,6 +55,25 @@ def _round_fns(config: pref.PreferenceConfig, num_new: int):
     scale = pref.round_radius_scale(config, jnp.sum(mask))
     new_incumbent = pref.estimate(config, post, incumbent, k_est, scale)
     return new_incumbent, pref.propose(config, post, new_incumbent, k_prop, num_new, scale)
+
+  return jax.jit(first), jax.jit(after)
+
+
+def _ideal_round_fns(config: pref.PreferenceConfig, num_new: int):
+  """(first, after) of the ideal-point model (``ideal_point.py``); the incumbent is not needed."""
+
+  def first(incumbent, key):
+    d = incumbent.shape[0]
+    k_fit, k_prop = jax.random.split(key)
+    empty = ideal_point.fit(config, jnp.zeros((1, num_new + 1, d), jnp.float32),
+                            jnp.zeros((1,), jnp.int32), jnp.zeros((1,), bool), k_fit)
+    return ideal_point.propose(config, empty, k_prop, num_new)
+
+  def after(points, chosen, mask, incumbent, key):
+    del incumbent
+    k_fit, key = jax.random.split(key)
+    post = ideal_point.fit(config, points, chosen, mask, k_fit)
+    return ideal_point.estimate(config, post), ideal_point.propose(config, post, key, num_new)
 
   return jax.jit(first), jax.jit(after)
 

@@ -113,6 +113,24 @@ class PreferenceConfig:
   radius_decay: float = cfglib.setting(
       1.0, "Factor on local_radius per round done (1: a fixed radius; e.g. 0.85 narrows the "
       "local search as a session goes on, down to 1/16 of local_radius).", gt=0, le=1)
+  utility: str = cfglib.setting(
+      "gp", "The utility model: gp (a Gaussian-process utility, EI or Thompson proposals from a "
+      "pool) or ideal (a quadratic utility around the user's ideal point, Thompson proposals: "
+      "ideal_point.py).", choices=("gp", "ideal"))
+  ideal_scale: float = cfglib.setting(
+      4.0, "utility=ideal: prior mean of the utility's scale, in Luce logits per squared whitened "
+      "unit.", gt=0, check=cfglib.finite)
+  ideal_scale_sd: float = cfglib.setting(1.0, "utility=ideal: prior std of the log of that "
+                                         "scale.", gt=0, check=cfglib.finite)
+  ideal_metric: str = cfglib.setting(
+      "iso", "utility=ideal: the distance the user's taste falls with: iso (the same on every "
+      "axis) or diag (a weight per axis, inferred).", choices=("iso", "diag"))
+  ideal_metric_sd: float = cfglib.setting(0.5, "utility=ideal, ideal_metric=diag: prior std of "
+                                          "each axis weight's log.", gt=0, check=cfglib.finite)
+  ideal_particles: int = cfglib.setting(2048, "utility=ideal: importance-sampling particles.", gt=1)
+  ideal_iterations: int = cfglib.setting(
+      10, "utility=ideal: adaptive importance-sampling rounds (the likelihood tempered by 2^-n "
+      "in all but the last 2).", gt=0)
   estimate_from: str = cfglib.setting(
       "shown", "Where the estimate is the highest posterior mean: pool (the incumbent, every shown "
       "point and a fresh pool around the incumbent) or shown (only points the user has seen).",
@@ -121,7 +139,7 @@ class PreferenceConfig:
 
 # Settings added after profiles were first written, with the values that reproduce those profiles'
 # sessions (a recorded "preference" dict without the key predates it).
-LEGACY_VALUES = {"estimate_from": "pool", "radius_decay": 1.0}
+LEGACY_VALUES = {"estimate_from": "pool", "radius_decay": 1.0, "utility": "gp"}
 
 
 def config_from_record(record: dict) -> PreferenceConfig:
