@@ -114,12 +114,12 @@ class PreferenceConfig:
       1.0, "Factor on local_radius per round done (1: a fixed radius; e.g. 0.85 narrows the "
       "local search as a session goes on, down to 1/16 of local_radius).", gt=0, le=1)
   utility: str = cfglib.setting(
-      "gp", "The utility model: gp (a Gaussian-process utility, EI or Thompson proposals from a "
+      "ideal", "The utility model: gp (a Gaussian-process utility, EI or Thompson proposals from a "
       "pool) or ideal (a quadratic utility around the user's ideal point, Thompson proposals: "
       "ideal_point.py).", choices=("gp", "ideal"))
   ideal_scale: float = cfglib.setting(
-      4.0, "utility=ideal: prior mean of the utility's scale, in Luce logits per squared whitened "
-      "unit.", gt=0, check=cfglib.finite)
+      16.0, "utility=ideal: prior median of the utility's scale s, in Luce logits per squared "
+      "whitened unit (chosen on development users: BUILD_NOTES.md).", gt=0, check=cfglib.finite)
   ideal_scale_sd: float = cfglib.setting(1.0, "utility=ideal: prior std of the log of that "
                                          "scale.", gt=0, check=cfglib.finite)
   ideal_metric: str = cfglib.setting(
