@@ -29,7 +29,8 @@ style space and to like a style less the farther it is from θ:
   narrow.)
 * Estimate: the posterior mean of θ, Σ w θ (it minimises the expected
   squared distance to the user's ideal point).
-* Proposals (Thompson sampling): ``num`` particles drawn by weight, their θ.
+* Proposals (Thompson sampling): ``num`` distinct particles drawn by weight
+  (without replacement: Gumbel top-k), their θ.
   As picks accumulate the posterior narrows and so do the proposals: the
   shrinking radius of a trust region, set by the evidence, not a schedule.
 
@@ -129,8 +130,10 @@ def estimate(config, post: IdealPosterior) -> Array:
 
 
 def propose(config, post: IdealPosterior, key: Array, num: int) -> Array:
-  """``num`` Thompson draws: particles' θ drawn by weight ``[num, d]``."""
-  idx = jax.random.categorical(key, jnp.log(post.weights + 1e-30), shape=(num,))
+  """``num`` Thompson draws: distinct particles' θ drawn by weight, without replacement (Gumbel
+  top-k) ``[num, d]``; ``num`` ≤ ``ideal_particles``."""
+  gumbel = jax.random.gumbel(key, post.weights.shape, post.weights.dtype)
+  _, idx = jax.lax.top_k(jnp.log(post.weights + 1e-30) + gumbel, num)  # without replacement
   return post.particles[idx, :_dims(config, post)]
 
 

@@ -113,6 +113,7 @@ def test_proposals_are_seeded_and_narrow_as_picks_accumulate():
     a = ideal_point.propose(CFG, post, jax.random.key(1), 64)
     b = ideal_point.propose(CFG, fit(CFG, *args, jax.random.key(0)), jax.random.key(1), 64)
     assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert len({tuple(p) for p in np.asarray(a).tolist()}) == 64  # distinct particles
     spreads.append(float(np.linalg.norm(np.std(np.asarray(a), axis=0))))
   assert spreads[1] < 0.5 * spreads[0], spreads
 
