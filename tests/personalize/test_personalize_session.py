@@ -8,7 +8,8 @@ from jaxstyle.errors import ConfigError
 from jaxstyle.personalize import choices, simulate
 from jaxstyle.personalize import preference as pref
 
-CFG = pref.PreferenceConfig(pool_size=96)
+CFG = pref.PreferenceConfig(pool_size=96)  # the default model (ideal point)
+CFGS = {"ideal": CFG, "gp": pref.PreferenceConfig(utility="gp", pool_size=96)}
 D = 3
 
 
@@ -27,36 +28,42 @@ def _run(session, picks):
   return trace
 
 
-def test_candidate_zero_is_the_estimate_and_none_keeps_it():
-  s = choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=4, key=0)
+@pytest.mark.parametrize("utility", CFGS)
+def test_candidate_zero_is_the_estimate_and_none_keeps_it(utility):
+  cfg = CFGS[utility]
+  s = choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=4, key=0)
   assert s.candidates.shape == (4, D) and np.array_equal(s.candidates[0], np.zeros(D))
   assert len({tuple(c) for c in s.candidates}) == 4  # distinct proposals
   est = s.record(2)
   assert np.array_equal(s.candidates[0], est) and s.round == 1
-  a = choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=4, key=0)
-  b = choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=4, key=0)
+  a = choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=4, key=0)
+  b = choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=4, key=0)
   assert np.array_equal(a.record(None), b.record(0))  # "none of these" = keep the current estimate
 
 
-def test_same_key_same_session_other_key_other_candidates():
+@pytest.mark.parametrize("utility", CFGS)
+def test_same_key_same_session_other_key_other_candidates(utility):
+  cfg = CFGS[utility]
   picks = [1, 3, None, 2]
-  t1 = _run(choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=5, key=7), picks)
-  t2 = _run(choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=5, key=7), picks)
-  t3 = _run(choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=5, key=8), picks)
+  t1 = _run(choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=5, key=7), picks)
+  t2 = _run(choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=5, key=7), picks)
+  t3 = _run(choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=5, key=8), picks)
   assert all(np.array_equal(a, b) for a, b in zip(t1, t2))
   assert not np.array_equal(t1[0], t3[0])
 
 
-def test_replayed_history_continues_exactly():
+@pytest.mark.parametrize("utility", CFGS)
+def test_replayed_history_continues_exactly(utility):
   """An interrupted session replayed from its records gives the same estimate and next candidates."""
+  cfg = CFGS[utility]
   picks = [2, 1, 3, None, 1]
-  full = choices.Session(CFG, np.zeros(D, np.float32), k=4, capacity=5, key=3)
+  full = choices.Session(cfg, np.zeros(D, np.float32), k=4, capacity=5, key=3)
   records = []
   for c in picks[:3]:
     shown = full.candidates.copy()
     full.record(c)
     records.append({"candidates": shown.tolist(), "choice": c})
-  resumed = choices.Session.from_history(CFG, np.zeros(D, np.float32), records, k=4, capacity=5,
+  resumed = choices.Session.from_history(cfg, np.zeros(D, np.float32), records, k=4, capacity=5,
                                          key=3)
   assert np.array_equal(resumed.estimate, full.estimate)
   assert np.array_equal(resumed.candidates, full.candidates)
@@ -95,11 +102,12 @@ def test_noisy_pick_follows_luce_probabilities():
   assert simulate.pick(d, None, keys[0]) == 0
 
 
-@pytest.mark.parametrize("strategy", simulate.STRATEGIES)
+@pytest.mark.parametrize("strategy", simulate.STRATEGIES + ("gp_utility",))
 def test_strategies_on_a_synthetic_user(strategy):
   target = np.array([1.2, -0.8, 0.5])
   judge = _quadratic_judge(target)
-  kw = dict(rounds=8, k=4, pref_config=CFG)
+  kw = dict(rounds=8, k=4, pref_config=CFGS["gp"] if strategy == "gp_utility" else CFG)
+  strategy = "gp" if strategy == "gp_utility" else strategy
   a = simulate.run_user(strategy, judge, lambda y: y, np.zeros(D, np.float32),
                         key=jax.random.key(1), **kw)
   b = simulate.run_user(strategy, judge, lambda y: y, np.zeros(D, np.float32),
@@ -113,8 +121,10 @@ def test_strategies_on_a_synthetic_user(strategy):
   assert curve[-1] < 0.6
 
 
-def test_the_preference_model_beats_random_search_on_a_synthetic_user():
-  """Median over 6 targets y* ~ N(0, I_8) after 12 rounds, noiseless user, shipped settings.
+@pytest.mark.parametrize("utility", CFGS)
+def test_the_preference_model_beats_random_search_on_a_synthetic_user(utility):
+  """Median over 6 targets y* ~ N(0, I_8) after 12 rounds, noiseless user, shipped settings
+  (both utility models).
 
   (Against follow-the-winner the comparison that counts is on real styles: benchmark.py
   personalize, BUILD_NOTES.md; on this quadratic toy the two trade places from round to round.)
@@ -126,6 +136,6 @@ def test_the_preference_model_beats_random_search_on_a_synthetic_user():
     for strategy in final:
       final[strategy].append(simulate.run_user(
           strategy, judge, lambda y: y, np.zeros(8, np.float32), rounds=12, k=4,
-          key=jax.random.key(i), pref_config=CFG)["curve"][-1])
+          key=jax.random.key(i), pref_config=CFGS[utility])["curve"][-1])
   gp, rnd = np.median(final["gp"]), np.median(final["random"])
   assert gp < 0.5 * rnd and gp < 0.3, (gp, rnd)
