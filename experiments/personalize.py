@@ -17,9 +17,10 @@ that stylized photos match the collection's pooled Gram statistics.
 from-choices searches a low-dimensional style space (PCA of the style
 encoder's latents over a painting collection: --space_styles, default the
 paintings the run was trained with) with a preference model: a Luce
-(Bradley-Terry) likelihood of every pick over a Gaussian-process utility, and
-expected improvement to choose the next candidates (BUILD_NOTES.md has the
-formulas). Candidate 1 of every round is your current style, so "none of
+(Bradley-Terry) likelihood of every pick over a utility that falls with the
+distance from your ideal point, its posterior sampled, and Thompson sampling to
+choose the next candidates (--utility gp: a Gaussian-process utility and
+expected improvement instead; BUILD_NOTES.md has the formulas). Candidate 1 of every round is your current style, so "none of
 these" keeps it. Every round is saved to --out as it happens: an interrupted
 session keeps every round done, and `--start` with that profile continues it.
 --choices replays picks from a JSONL file ({"choice": 2} per line, 1..K,

@@ -10,9 +10,11 @@ latents with ``StyleSpace.to_latent`` and show stylized photos):
 * ``Session`` holds the history as fixed-capacity arrays (``points`` [R, K,
   d], ``chosen`` [R], ``mask`` [R]; R = ``capacity``) so the jitted model runs
   compile once per session. ``record(choice)`` fits the preference model
-  (``jaxstyle.personalize.preference``: Luce likelihood over a GP utility,
-  Laplace approximation) to every pick so far, moves the estimate to the
-  point of highest posterior mean, and proposes the next K−1 candidates by
+  (``config.utility``: ``ideal_point`` — Luce likelihood over a quadratic
+  utility around the user's ideal point, importance-sampled — or
+  ``preference`` — over a GP utility, Laplace approximation) to every pick so
+  far, moves the estimate (the posterior mean ideal point, or the point of
+  highest posterior mean utility), and proposes the next K−1 candidates by
   the acquisition rule. Everything draws from ``fold_in(key, round)``: the
   same key, start and picks give the same candidates and estimates.
 * ``Session.from_history`` replays a recorded list of rounds (what a profile

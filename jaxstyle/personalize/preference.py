@@ -87,32 +87,40 @@ RADIUS_FLOOR = 1 / 16   # the smallest round_radius_scale
 
 @dataclasses.dataclass(frozen=True)
 class PreferenceConfig:
-  """GP prior, Laplace fit and acquisition of the preference model (module docstring)."""
+  """The preference model's settings: which utility model, and each model's prior, fit and
+  acquisition (``utility=gp``: this module's docstring; ``utility=ideal``: ``ideal_point.py``)."""
   lengthscale: float = cfglib.setting(
-      2.5, "RBF lengthscale of the utility, in whitened style-space units (chosen on simulated "
-      "users with training paintings as targets: BUILD_NOTES.md).", gt=0, check=cfglib.finite)
+      2.5, "utility=gp: RBF lengthscale of the utility, in whitened style-space units (chosen "
+      "on simulated users with training paintings as targets: BUILD_NOTES.md).", gt=0,
+      check=cfglib.finite)
   signal: float = cfglib.setting(
-      8.0, "Prior std of the utility, in Luce logit units (large: a person's picks are mostly "
-      "consistent, so utilities may differ by many logits).", gt=0, check=cfglib.finite)
-  jitter: float = cfglib.setting(1e-5, "Added to the diagonal of the training kernel matrix.",
-                                 ge=0, check=cfglib.finite)
-  newton_steps: int = cfglib.setting(30, "Newton steps of the Laplace mode search.", gt=0)
-  acquisition: str = cfglib.setting("ei", "How new candidates are chosen: greedy batch expected "
-                                    "improvement or Thompson sampling.",
-                                    choices=("ei", "thompson"))
-  pool_size: int = cfglib.setting(512, "Random candidate points scored per proposal.", gt=0)
-  local_radius: float = cfglib.setting(1.0, "Std of the pool's draws around the incumbent.", gt=0,
-                                       check=cfglib.finite)
-  local_scales: int = cfglib.setting(4, "Octaves of radii of the local draws: each is drawn "
-                                     "at local_radius / 2^(u·(local_scales−1)), u uniform in "
-                                     "[0, 1] (1: one radius).", gt=0)
-  local_share: float = cfglib.setting(1.0, "Share of the pool drawn around the incumbent (the "
-                                      "rest is drawn from the prior).", ge=0, le=1)
-  prior_scale: float = cfglib.setting(1.0, "Std of the pool's draws around the origin.", gt=0,
-                                      check=cfglib.finite)
+      8.0, "utility=gp: prior std of the utility, in Luce logit units (large: a person's picks "
+      "are mostly consistent, so utilities may differ by many logits).", gt=0,
+      check=cfglib.finite)
+  jitter: float = cfglib.setting(
+      1e-5, "utility=gp: added to the diagonal of the training kernel matrix.", ge=0,
+      check=cfglib.finite)
+  newton_steps: int = cfglib.setting(30, "utility=gp: Newton steps of the Laplace mode search.",
+                                     gt=0)
+  acquisition: str = cfglib.setting(
+      "ei", "utility=gp: how new candidates are chosen: greedy batch expected improvement or "
+      "Thompson sampling.", choices=("ei", "thompson"))
+  pool_size: int = cfglib.setting(512, "utility=gp: random candidate points scored per proposal.",
+                                  gt=0)
+  local_radius: float = cfglib.setting(
+      1.0, "utility=gp: std of the pool's draws around the incumbent.", gt=0, check=cfglib.finite)
+  local_scales: int = cfglib.setting(
+      4, "utility=gp: octaves of radii of the local draws: each is drawn at local_radius / "
+      "2^(u·(local_scales−1)), u uniform in [0, 1] (1: one radius).", gt=0)
+  local_share: float = cfglib.setting(
+      1.0, "utility=gp: share of the pool drawn around the incumbent (the rest is drawn from the "
+      "prior).", ge=0, le=1)
+  prior_scale: float = cfglib.setting(
+      1.0, "utility=gp: std of the pool's draws around the origin.", gt=0, check=cfglib.finite)
   radius_decay: float = cfglib.setting(
-      1.0, "Factor on local_radius per round done (1: a fixed radius; e.g. 0.85 narrows the "
-      "local search as a session goes on, down to 1/16 of local_radius).", gt=0, le=1)
+      1.0, "utility=gp: factor on local_radius per round done (1: a fixed radius; e.g. 0.85 "
+      "narrows the local search as a session goes on, down to 1/16 of local_radius).", gt=0,
+      le=1)
   utility: str = cfglib.setting(
       "ideal", "The utility model: gp (a Gaussian-process utility, EI or Thompson proposals from a "
       "pool) or ideal (a quadratic utility around the user's ideal point, Thompson proposals: "
@@ -127,14 +135,15 @@ class PreferenceConfig:
       "axis) or diag (a weight per axis, inferred).", choices=("iso", "diag"))
   ideal_metric_sd: float = cfglib.setting(0.5, "utility=ideal, ideal_metric=diag: prior std of "
                                           "each axis weight's log.", gt=0, check=cfglib.finite)
-  ideal_particles: int = cfglib.setting(2048, "utility=ideal: importance-sampling particles.", gt=1)
+  ideal_particles: int = cfglib.setting(2048, "utility=ideal: importance-sampling particles.",
+                                        gt=1)
   ideal_iterations: int = cfglib.setting(
       10, "utility=ideal: adaptive importance-sampling rounds (the likelihood tempered by 2^-n "
       "in all but the last 2).", gt=0)
   estimate_from: str = cfglib.setting(
-      "shown", "Where the estimate is the highest posterior mean: pool (the incumbent, every shown "
-      "point and a fresh pool around the incumbent) or shown (only points the user has seen).",
-      choices=("pool", "shown"))
+      "shown", "utility=gp: where the estimate is the highest posterior mean: pool (the "
+      "incumbent, every shown point and a fresh pool around the incumbent) or shown (only points "
+      "the user has seen).", choices=("pool", "shown"))
 
 
 # Settings added after profiles were first written, with the values that reproduce those profiles'
