@@ -50,12 +50,12 @@ Array = jax.Array
 
 IS_INFLATE = 1.5  # the next proposal's covariance is this times the weighted particles' covariance
 IS_RIDGE = 1e-4   # ... plus this times I
-IS_FULL_STEPS = 2  # the last rounds weigh by the whole likelihood; those before by 2^-1, 2^-2, ...
+IS_FULL_STEPS = 2  # the last 2 rounds weigh by the whole likelihood; those before by 2^-1, 2^-2, …
 
 
 class IdealPosterior(NamedTuple):
-  """Weighted particles of the posterior over (θ, log s)."""
-  particles: Array  # [M, d + 1]: θ, then log s
+  """Weighted particles of the posterior over (θ, log s[, log a])."""
+  particles: Array  # [M, d + 1] (iso) or [M, 2d + 1] (diag): θ, log s, then log a
   weights: Array    # [M], summing to 1
 
 
