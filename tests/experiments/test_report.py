@@ -165,9 +165,10 @@ def test_real_personalize_files_side_by_side(real_report):
   _, md, _ = real_report
   cols, rows = parse_tables(md, "### personalize")[0]
   # Every committed file with a personalize record, in file order (the suite's is a quick run).
-  assert cols[:2] == ["personalize (cpu)", "personalize_first_pass_settings (cpu)"]
-  assert cols[2:] == ["suite_cpu_quick (cpu)"]
-  for i, name in enumerate(("personalize", "personalize_first_pass_settings")):
+  names = ("personalize", "personalize_first_pass_settings", "personalize_ideal")
+  assert cols[:3] == [f"{n} (cpu)" for n in names]
+  assert cols[3:] == ["suite_cpu_quick (cpu)"]
+  for i, name in enumerate(names):
     with open(os.path.join(RESULTS, f"{name}.json")) as f:
       r = json.load(f)["results"]
     gp = r["summary"]["gp"]
@@ -178,7 +179,8 @@ def test_real_personalize_files_side_by_side(real_report):
     assert num(rows["tau (noisy user)"][i]) == pytest.approx(r["tau"], rel=1e-3)
   assert rows["random noisy: best-pick rate"][1] == "–"  # the first pass ran gp only
   goals = rows_under(md, "#### goals")
-  assert goals["noiseless_round10_le_0.5"][:2] == ["yes", "yes"]
+  assert goals["noiseless_round10_le_0.5"][:3] == ["yes", "yes", "yes"]
+  assert goals["noisy_rounds_not_below"][2] == "7, 8, 13, 14, 17"  # the ideal-point run
 
 
 def test_real_records_plots(real_report):
