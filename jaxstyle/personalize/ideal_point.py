@@ -46,6 +46,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.personalize import preference
+
 Array = jax.Array
 
 IS_INFLATE = 1.5  # the next proposal's covariance is this times the weighted particles' covariance
@@ -91,11 +93,8 @@ def _prior(config, d: int, dtype) -> tuple[Array, Array]:
 def fit(config, points: Array, chosen: Array, mask: Array, key: Array) -> IdealPosterior:
   """Adaptive importance sampling of the posterior (module docstring); layout as ``preference.py``."""
   points, chosen, mask = jnp.asarray(points), jnp.asarray(chosen, jnp.int32), jnp.asarray(mask, bool)
-  if points.ndim != 3 or chosen.shape != points.shape[:1] or mask.shape != points.shape[:1]:
-    raise ValueError(f"history needs points [R, K, d], chosen [R], mask [R]; got "
-                     f"{points.shape}, {chosen.shape}, {mask.shape}")
-  if not jnp.issubdtype(points.dtype, jnp.floating):
-    points = points.astype(jnp.result_type(float))
+  preference.check_history_arrays(points, chosen, mask)
+  points = preference.as_float(points)
   dtype, d = points.dtype, points.shape[-1]
   n = config.ideal_particles
   mean0, std0 = _prior(config, d, dtype)

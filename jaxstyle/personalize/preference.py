@@ -206,7 +206,8 @@ def _block_diag(blocks: Array) -> Array:
   return (eye[:, None, :, None] * blocks[:, :, None, :]).reshape(r * k, r * k)
 
 
-def _check_history(points: Array, chosen: Array, mask: Array):
+def check_history_arrays(points: Array, chosen: Array, mask: Array):
+  """``ValueError`` unless the history is points [R, K, d], chosen [R], mask [R] (both models)."""
   if points.ndim != 3 or chosen.shape != points.shape[:1] or mask.shape != points.shape[:1]:
     raise ValueError(f"history needs points [R, K, d], chosen [R], mask [R]; got "
                      f"{points.shape}, {chosen.shape}, {mask.shape}")
@@ -216,8 +217,8 @@ def fit(config: PreferenceConfig, points: Array, chosen: Array, mask: Array) -> 
   """The Laplace posterior of a history (see the module docstring for layout and formulas)."""
   cfglib.validate(config)
   points, chosen, mask = jnp.asarray(points), jnp.asarray(chosen), jnp.asarray(mask, bool)
-  _check_history(points, chosen, mask)
-  points = _as_float(points)
+  check_history_arrays(points, chosen, mask)
+  points = as_float(points)
   r, k, d = points.shape
   x = jnp.where(mask[:, None, None], points, jnp.zeros_like(points)).reshape(r * k, d)
   n = r * k
@@ -241,7 +242,7 @@ def fit(config: PreferenceConfig, points: Array, chosen: Array, mask: Array) -> 
 def predict_cov(config: PreferenceConfig, post: Posterior, y: Array) -> tuple[Array, Array]:
   """Posterior mean ``[m]`` and covariance ``[m, m]`` of the utility at ``y`` ``[m, d]``."""
   cfglib.validate(config)
-  y = _as_float(jnp.asarray(y))
+  y = as_float(jnp.asarray(y))
   ks = rbf_kernel(config, y, post.points)  # [m, N]
   cov = rbf_kernel(config, y, y) - ks @ post.a @ ks.T
   return ks @ post.grad, 0.5 * (cov + cov.T)
@@ -250,7 +251,7 @@ def predict_cov(config: PreferenceConfig, post: Posterior, y: Array) -> tuple[Ar
 def predict(config: PreferenceConfig, post: Posterior, y: Array) -> tuple[Array, Array]:
   """Posterior mean ``[m]`` and variance ``[m]`` (≥ 0) of the utility at ``y`` ``[m, d]``."""
   cfglib.validate(config)
-  y = _as_float(jnp.asarray(y))
+  y = as_float(jnp.asarray(y))
   ks = rbf_kernel(config, y, post.points)
   var = config.signal**2 - jnp.sum((ks @ post.a) * ks, axis=-1)
   return ks @ post.grad, jnp.maximum(var, 0.0)
@@ -274,7 +275,7 @@ def candidate_pool(config: PreferenceConfig, key: Array, incumbent: Array,
                    radius_scale: Array | float = 1.0) -> Array:
   """``[pool_size, d]``: round(pool_size·local_share) draws around ``incumbent``, the rest around 0."""
   cfglib.validate(config)
-  incumbent = _as_float(jnp.asarray(incumbent))
+  incumbent = as_float(jnp.asarray(incumbent))
   if incumbent.ndim != 1:
     raise ValueError(f"incumbent must be one point [d], got shape {incumbent.shape}")
   d = incumbent.shape[0]
@@ -332,7 +333,7 @@ def propose(config: PreferenceConfig, post: Posterior, incumbent: Array, key: Ar
   cfglib.validate(config)
   if not 1 <= num <= config.pool_size:
     raise ValueError(f"num={num} must be in 1..pool_size={config.pool_size}")
-  incumbent = _as_float(jnp.asarray(incumbent))
+  incumbent = as_float(jnp.asarray(incumbent))
   k_pool, k_draw = jax.random.split(key)
   pool = candidate_pool(config, k_pool, incumbent, radius_scale)
   mean, cov = predict_cov(config, post, pool)
@@ -350,7 +351,7 @@ def estimate(config: PreferenceConfig, post: Posterior, incumbent: Array, key: A
   incumbent, the observed points and (``estimate_from="pool"``) a fresh pool around the
   incumbent."""
   cfglib.validate(config)
-  incumbent = _as_float(jnp.asarray(incumbent))
+  incumbent = as_float(jnp.asarray(incumbent))
   cands = jnp.concatenate([incumbent[None], post.points.astype(incumbent.dtype)], axis=0)
   if config.estimate_from == "pool":
     cands = jnp.concatenate([cands, candidate_pool(config, key, incumbent, radius_scale)], axis=0)
@@ -371,6 +372,6 @@ def make_session_fns(config: PreferenceConfig):
   return fit_fn, propose_fn, estimate_fn
 
 
-def _as_float(x: Array) -> Array:
+def as_float(x: Array) -> Array:
   """``x`` itself if it is floating point, else cast to the default float dtype."""
   return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
