@@ -20,6 +20,12 @@ timings do not depend on their values):
   ``--torch_threads`` (0: all cores), under ``torch.inference_mode``; the
   fastest variant per size and batch is its ``best``. If ``torch.compile``
   fails, the reason is recorded (``torch_compile_error``) and eager stays.
+  ``--torch_device`` (default auto: cuda when torch sees a GPU; recorded as
+  ``torch_device``) puts the PyTorch side on the GPU (``timing.TorchGrid``:
+  synchronised calls, TF32 allowed, one thread count). With ``--dtype
+  bfloat16`` jaxstyle's generator computes in bfloat16 and the PyTorch nets
+  run under ``torch.autocast`` to bfloat16 (VGG and losses stay float32 on
+  both sides when training).
 * Per measurement: ``first_call_s`` (for ``torch.compile`` that call compiles:
   ``compile_s``, shorter when Inductor's on-disk cache already holds the
   graph), ``--warmup - 1`` further untimed calls, then the median of
@@ -37,7 +43,9 @@ timings do not depend on their values):
   eager in the best layout at the largest measured size, default threads):
   ``peak_mib`` is the process's peak resident set (``VmHWM``; ``ru_maxrss``
   where there is no ``/proc``), ``before_run_mib`` the same after imports
-  and setup, before the first call.
+  and setup, before the first call; on a GPU also ``device_peak_mib``, the
+  device allocator's peak (JAX ``memory_stats()["peak_bytes_in_use"]``,
+  ``torch.cuda.max_memory_allocated()``).
 * ``--fast_cpu_convs`` (default on) applies ``jaxstyle.cpu_tuning``'s XLA flag
   before JAX starts; ``fast_cpu_convs_applied`` says whether it took effect
   (it cannot once JAX's backend is running in this process). The record's
@@ -95,8 +103,11 @@ class Options(timing.TorchGridOptions):
   upsample: str = cfglib.setting("nearest", "Generator decoder upsampling.",
                                  choices=("nearest", "bilinear"))
   output: str = cfglib.setting("sigmoid", "Generator output activation.", choices=("sigmoid", "tanh"))
-  dtype: str = cfglib.setting("float32", "jaxstyle's compute dtype (the PyTorch nets run float32).",
+  dtype: str = cfglib.setting("float32", "jaxstyle's compute dtype; with bfloat16 the PyTorch nets "
+                              "run under torch.autocast to bfloat16.",
                               choices=("float32", "bfloat16"))
+  torch_device: str = cfglib.setting("auto", "PyTorch's device: auto (cuda when torch sees a GPU), "
+                                     "cpu or cuda.", choices=timing.TORCH_DEVICES)
   fast_cpu_convs: bool = cfglib.setting(True, "Apply jaxstyle.cpu_tuning's fast-convolution XLA "
                                         "flag before JAX starts.")
   train_crop: int = cfglib.setting(256, "Training crop size.", ge=8)
@@ -168,11 +179,27 @@ class _Torch:
     import torch  # pylint: disable=g-import-not-at-top
     from peers import stylizer as peer  # pylint: disable=g-import-not-at-top
     self.torch, self.peer, self.options = torch, peer, options
-    self.grid = timing.TorchGrid(options, options.warmup, options.repeats)
+    self.device = timing.torch_device(options.torch_device)
+    self.grid = timing.TorchGrid(options, options.warmup, options.repeats, device=self.device)
     torch.manual_seed(options.seed)
     self.arch = cfglib.to_dict(gcfg)
     self.nets = {"twin": peer.TorchStylizer.from_settings(self.arch).load_jax_params(g_params).eval(),
                  "transformer_net": peer.TransformerNet().eval()}
+    self.nets = {k: v.to(self.device) for k, v in self.nets.items()}
+
+  def autocast(self):
+    """``torch.autocast`` to bfloat16 on the device when jaxstyle runs bfloat16, else a no-op."""
+    import contextlib  # pylint: disable=g-import-not-at-top
+    if self.options.dtype != "bfloat16":
+      return contextlib.nullcontext()
+    return self.torch.autocast(self.device, dtype=self.torch.bfloat16)
+
+  def tensor(self, array, fmt=None):
+    """NumPy NHWC images (or latents) as a torch tensor on the device (NCHW for 4-D)."""
+    if array.ndim == 4:
+      array = array.transpose(0, 3, 1, 2)
+    t = self.torch.from_numpy(array.copy()).to(self.device)
+    return t.contiguous(memory_format=fmt) if fmt is not None else t
 
   @property
   def compile_error(self) -> str | None:
@@ -186,11 +213,10 @@ class _Torch:
       net = self.nets[name].to(memory_format=self.grid.fmt(v))
       fn = self.grid.compile(net, v)
       for size, batch in sizes_batches:
-        x = torch.from_numpy(_images(self.options.seed, batch, size).transpose(0, 3, 1, 2))
-        args = [x.contiguous(memory_format=self.grid.fmt(v))]
+        args = [self.tensor(_images(self.options.seed, batch, size), self.grid.fmt(v))]
         if name == "twin":
-          args.append(torch.from_numpy(_latent(self.options.seed, batch, self.arch["latent_dim"])))
-        with torch.inference_mode():
+          args.append(self.tensor(_latent(self.options.seed, batch, self.arch["latent_dim"])))
+        with torch.inference_mode(), self.autocast():
           t = self.grid.measure(lambda fn=fn, args=args: fn(*args), v)
         if t is None:
           break
@@ -207,7 +233,8 @@ class _Torch:
           model, setup["vgg_params"], setup["preprocessing"], setup["content"], setup["grams_np"],
           setup["content_layers"], setup["style_layers"], setup["loss_weights"], setup["bank"],
           channels_last=v.channels_last, seed=self.options.seed,
-          compile_fn=self.torch.compile if v.mode == "compile" else None).step
+          compile_fn=self.torch.compile if v.mode == "compile" else None, device=self.device,
+          amp_dtype=self.torch.bfloat16 if self.options.dtype == "bfloat16" else None).step
 
     out = self.grid.run(build, "steps_per_s")
     del out["compile_error"]
@@ -229,7 +256,7 @@ def _jax_inference(gcfg, params, options: Options, sizes_batches, matmul) -> tup
     compiled = fn.lower(params, x, lat).compile()
     compile_s = time.perf_counter() - t0
     if first is None:
-      first = np.asarray(compiled(params, x, lat))
+      first = np.asarray(compiled(params, x, lat)).astype(np.float32)
     t = timing.timed(lambda c=compiled, x=x, lat=lat: jax.block_until_ready(c(params, x, lat)),
                options.warmup, options.repeats)
     out[(size, batch)] = {"compile_s": compile_s, **t, "img_per_s": 1e3 * batch / t["median_ms"],
@@ -288,7 +315,8 @@ def _jax_train(setup: dict, options: Options, matmul) -> dict:
           **timing.roofline(timing.xla_cost(compiled), t["median_ms"], matmul)}
 
 
-def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str) -> list[dict]:
+def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str,
+                 torch_device: str) -> list[dict]:
   """One fresh subprocess per implementation and batch at ``memory_size`` (``xla_flags``: the user's)."""
   rows = []
   env = dict(os.environ)
@@ -299,7 +327,7 @@ def _peak_memory(options: Options, gcfg, layouts: dict[str, str], xla_flags: str
     for impl in ("jaxstyle",) + (() if options.no_torch else ("twin", "transformer_net")):
       spec = {"impl": impl, "size": options.memory_size, "batch": batch, "seed": options.seed,
               "arch": cfglib.to_dict(gcfg), "fast_cpu_convs": options.fast_cpu_convs,
-              "layout": layouts.get(impl, "nchw")}
+              "layout": layouts.get(impl, "nchw"), "torch_device": torch_device}
       proc = subprocess.run([sys.executable, "-m", "benchmarks.stylizer", "--peak_memory",
                              json.dumps(spec)], capture_output=True, text=True, env=env,
                             cwd=_EXPERIMENTS, check=False)
@@ -326,6 +354,8 @@ def _peak_memory_child(spec: dict) -> dict:
     x, lat = jax.device_put(images), jax.device_put(_latent(spec["seed"], batch, gcfg.latent_dim))
     before = timing.peak_rss_mib()
     jax.block_until_ready(jax.jit(st.stylizer_fn(gcfg))(params, x, lat))
+    stats = jax.devices()[0].memory_stats() or {}  # None on the CPU
+    device_peak = stats.get("peak_bytes_in_use")
   else:
     import torch  # pylint: disable=g-import-not-at-top
     from peers import stylizer as peer  # pylint: disable=g-import-not-at-top
@@ -333,14 +363,18 @@ def _peak_memory_child(spec: dict) -> dict:
     a = spec["arch"]
     net = (peer.TransformerNet() if spec["impl"] == "transformer_net" else
            peer.TorchStylizer.from_settings(a))
-    net = net.eval().to(memory_format=fmt)
-    x = torch.from_numpy(images.transpose(0, 3, 1, 2)).contiguous(memory_format=fmt)
+    dev = spec.get("torch_device", "cpu")
+    net = net.eval().to(dev).to(memory_format=fmt)
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2)).to(dev).contiguous(memory_format=fmt)
     args = ((x,) if spec["impl"] == "transformer_net" else
-            (x, torch.from_numpy(_latent(spec["seed"], batch, a["latent_dim"]))))
+            (x, torch.from_numpy(_latent(spec["seed"], batch, a["latent_dim"])).to(dev)))
     before = timing.peak_rss_mib()
     with torch.inference_mode():
       net(*args)
+    device_peak = torch.cuda.max_memory_allocated() if dev == "cuda" else None
   out = {"before_run_mib": before, "peak_mib": timing.peak_rss_mib()}
+  if device_peak is not None:  # on a GPU: the device allocator's peak (peak_mib is the host's)
+    out["device_peak_mib"] = device_peak / 2.0 ** 20
   if spec["impl"] != "jaxstyle":
     out["layout"] = spec["layout"]
   return out
@@ -395,8 +429,11 @@ def run(options: Options) -> dict:
     result["train"] = train
   if torch_side is not None:
     result["torch_compile_error"] = torch_side.compile_error
+  if torch_side is not None:
+    result["torch_device"] = torch_side.device
   if options.memory_size:
-    result["peak_memory"] = _peak_memory(options, gcfg, layouts, xla_flags)
+    result["peak_memory"] = _peak_memory(options, gcfg, layouts, xla_flags,
+                                         torch_side.device if torch_side else "cpu")
   return result
 
 
@@ -409,8 +446,9 @@ def _twin_diff(torch_side: _Torch, want, options: Options, size_batch) -> float:
   lat = _latent(options.seed, batch, torch_side.arch["latent_dim"])
   with torch.inference_mode():
     got = torch_side.nets["twin"].to(memory_format=torch.contiguous_format)(
-        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(lat))
-  return float(np.max(np.abs(got.permute(0, 2, 3, 1).numpy().astype(np.float64) - want)))
+        torch_side.tensor(x), torch_side.tensor(lat))
+  got = got.permute(0, 2, 3, 1).float().cpu().numpy().astype(np.float64)
+  return float(np.max(np.abs(got - want)))
 
 
 if __name__ == "__main__":

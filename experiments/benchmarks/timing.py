@@ -10,7 +10,12 @@
   fastest variant is the reference (``best``). A peer timed in one setup
   only would make any "parity" claim against its weakest form. When
   ``torch.compile`` fails on a machine, the reason is kept
-  (``compile_error``) and the eager variants stand.
+  (``compile_error``) and the eager variants stand. ``TorchGrid(...,
+  device="cuda")`` times on the GPU: one thread count (threads do not change
+  GPU kernels), every call followed by ``torch.cuda.synchronize()``, and
+  TF32 allowed for float32 matmuls and convolutions (the peer at its best;
+  XLA's default precision uses TF32 on such GPUs too). ``torch_device(name)``
+  resolves ``auto`` (cuda when torch sees a GPU).
 * ``peak_rss_mib()``: the process's peak resident set.
 * ``xla_cost(compiled)`` and ``roofline(cost, median_ms, matmul)``: XLA's own
   count of a compiled step's FLOPs and bytes, and the rate they imply beside
@@ -36,6 +41,7 @@ from jaxstyle import config as cfglib
 
 TORCH_MODES = ("eager", "compile")
 LAYOUTS = ("nchw", "channels_last")
+TORCH_DEVICES = ("auto", "cpu", "cuda")
 
 
 def timed(call: Callable[[], Any], warmup: int = 1, repeats: int = 3) -> dict:
@@ -149,6 +155,14 @@ class TorchGridOptions:
                                                   "cores).", check=threads_check)
 
 
+def torch_device(name: str) -> str:
+  """``"cpu"`` or ``"cuda"``: ``name``, with ``"auto"`` meaning cuda when torch sees a GPU."""
+  if name != "auto":
+    return name
+  import torch  # pylint: disable=g-import-not-at-top
+  return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
   mode: str
@@ -171,11 +185,18 @@ class TorchGrid:
   dynamo's caches cleared (Inductor specialises its kernels on the thread
   count); ``compile(fn, variant)`` is ``torch.compile(fn)`` in compile mode;
   ``measure(call, variant)`` times it, or returns None when compiling failed.
+  ``device``: ``"cpu"`` or ``"cuda"`` (see the module docstring); the caller
+  puts its modules and tensors there.
   """
 
-  def __init__(self, options: TorchGridOptions, warmup: int, repeats: int):
+  def __init__(self, options: TorchGridOptions, warmup: int, repeats: int, device: str = "cpu"):
     import torch  # pylint: disable=g-import-not-at-top
     self.torch, self.options, self.warmup, self.repeats = torch, options, warmup, repeats
+    self.device = device
+    if device == "cuda":
+      torch.backends.cuda.matmul.allow_tf32 = True
+      torch.backends.cudnn.allow_tf32 = True
+      torch.backends.cudnn.benchmark = True
     for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
       if hasattr(torch._dynamo.config, name):  # every size, batch and layout compiles once
         setattr(torch._dynamo.config, name, 256)
@@ -188,7 +209,8 @@ class TorchGrid:
     torch = self.torch
     default_threads = torch.get_num_threads()
     o = self.options
-    for v in [Variant(m, l, threads(t)) for t in o.torch_threads for m in o.torch_modes
+    thread_counts = o.torch_threads[:1] if self.device == "cuda" else o.torch_threads
+    for v in [Variant(m, l, threads(t)) for t in thread_counts for m in o.torch_modes
               for l in o.layouts]:
       if v.mode == "compile" and self.compile_error:
         continue
@@ -203,6 +225,9 @@ class TorchGrid:
 
   def measure(self, call: Callable[[], Any], variant: Variant) -> dict | None:
     """``timed(call)`` plus the variant's settings; None (``compile_error`` set) if compiling failed."""
+    if self.device == "cuda":
+      synchronize, inner = self.torch.cuda.synchronize, call
+      call = lambda: (inner(), synchronize())  # pylint: disable=unnecessary-lambda-assignment
     try:
       t = timed(call, self.warmup, self.repeats)
     except Exception as e:  # pylint: disable=broad-except  torch.compile's backends may fail
@@ -213,7 +238,7 @@ class TorchGrid:
       return None
     if variant.mode == "compile":
       t["compile_s"] = t["first_call_s"]
-    t.update(mode=variant.mode, layout=variant.layout, threads=variant.threads)
+    t.update(mode=variant.mode, layout=variant.layout, threads=variant.threads, device=self.device)
     return t
 
   def run(self, build: Callable[[Variant], Callable[[], Any]], rate: str,

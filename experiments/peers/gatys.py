@@ -28,10 +28,10 @@ class TorchVGG:
   """VGG-19 trunk from jaxstyle's HWIO params (``peers.vgg``); returns requested taps (NCHW)."""
 
   def __init__(self, params: Mapping[str, Mapping[str, np.ndarray]], preprocessing: str,
-               channels_last: bool = True):
+               channels_last: bool = True, device: str = "cpu"):
     self.preprocessing = preprocessing
     self.channels_last = channels_last
-    self.features = peer_vgg.features_from_params(params, channels_last=channels_last)
+    self.features = peer_vgg.features_from_params(params, channels_last=channels_last).to(device)
 
   def __call__(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """x: [B, 3, H, W] RGB [0, 1]."""

@@ -39,6 +39,7 @@ module contract; Johnson et al. 2016), not from jaxstyle code. Imports torch.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -278,6 +279,9 @@ class StylizerTrainStep:
     channels_last: run generator and VGG channels_last in memory.
     seed: seeds the per-step style draws.
     compile_fn: e.g. ``torch.compile``, applied to the loss function (None: eager).
+    device: where the model, VGG, batch, Grams and bank live (``"cpu"``, ``"cuda"``).
+    amp_dtype: e.g. ``torch.bfloat16``: the generator runs under ``torch.autocast`` to
+      it, VGG and the losses in float32 (None: all float32).
   """
 
   def __init__(self, model: TorchStylizer, vgg_params: Mapping[str, Mapping[str, np.ndarray]],
@@ -285,17 +289,22 @@ class StylizerTrainStep:
                content_layers: Mapping[str, float], style_layers: Mapping[str, float],
                weights: tuple[float, float, float, float], bank: np.ndarray, *, lr: float = 1e-3,
                b1: float = 0.5, channels_last: bool = False, seed: int = 0,
-               compile_fn: Callable | None = None):
+               compile_fn: Callable | None = None, device: str = "cpu",
+               amp_dtype: torch.dtype | None = None):
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    self.model = model.to(memory_format=fmt)
-    self.vgg = peer_gatys.TorchVGG(vgg_params, preprocessing, channels_last=channels_last)
+    self.device, self.amp_dtype = device, amp_dtype
+    self.model = model.to(device).to(memory_format=fmt)
+    self.vgg = peer_gatys.TorchVGG(vgg_params, preprocessing, channels_last=channels_last,
+                                   device=device)
     self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
     self.taps = list(dict.fromkeys(list(self.content_layers) + list(self.style_layers)))
     self.weights = weights
     self.content = torch.from_numpy(np.ascontiguousarray(
-        np.asarray(content, np.float32).transpose(0, 3, 1, 2))).contiguous(memory_format=fmt)
-    self.grams = {k: torch.from_numpy(np.array(v, np.float32)) for k, v in style_grams.items()}
-    self.bank = nn.Parameter(torch.from_numpy(np.asarray(bank, np.float32).copy()))
+        np.asarray(content, np.float32).transpose(0, 3, 1, 2))).to(device).contiguous(
+            memory_format=fmt)
+    self.grams = {k: torch.from_numpy(np.array(v, np.float32)).to(device)
+                  for k, v in style_grams.items()}
+    self.bank = nn.Parameter(torch.from_numpy(np.asarray(bank, np.float32).copy()).to(device))
     self.opt = torch.optim.Adam([*self.model.parameters(), self.bank], lr=lr, betas=(b1, 0.999))
     self.gen = torch.Generator().manual_seed(seed)
     self._loss = compile_fn(self.loss_parts) if compile_fn else self.loss_parts
@@ -311,7 +320,10 @@ class StylizerTrainStep:
     with torch.no_grad():
       cfeats = self.vgg(content, list(self.content_layers))
     lat = self.bank[idx]
-    out = self.model(torch.cat([content, content]), torch.cat([lat, torch.zeros_like(lat)]))
+    with (torch.autocast(self.device, dtype=self.amp_dtype) if self.amp_dtype else
+          contextlib.nullcontext()):
+      out = self.model(torch.cat([content, content]), torch.cat([lat, torch.zeros_like(lat)]))
+    out = out.float()
     x = out[:b]
     feats = self.vgg(x, self.taps)
     lc = sum(w * 0.5 * ((feats[k] - cfeats[k]) ** 2).mean() for k, w in self.content_layers.items())
@@ -332,7 +344,7 @@ class StylizerTrainStep:
     """One update on the fixed batch with fresh style draws; returns the loss parts (floats)."""
     idx = torch.randint(0, self.bank.shape[0], (self.content.shape[0],), generator=self.gen)
     self.opt.zero_grad(set_to_none=True)
-    parts = self._loss(self.content, idx)
+    parts = self._loss(self.content, idx.to(self.device))
     parts["g_loss"].backward()
     self.opt.step()
     return {k: float(v.detach()) for k, v in parts.items()}

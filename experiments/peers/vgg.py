@@ -54,10 +54,11 @@ def relu_names() -> list[str]:
 def preprocess(x: torch.Tensor, convention: str) -> torch.Tensor:
   """[B, 3, H, W] RGB in [0, 1] -> the input of weights with ``convention`` ("torch" or "caffe")."""
   if convention == "caffe":
-    return x.flip(1) * 255.0 - torch.tensor(MEAN_BGR_255, dtype=x.dtype).view(1, 3, 1, 1)
+    return x.flip(1) * 255.0 - torch.tensor(MEAN_BGR_255, dtype=x.dtype, device=x.device).view(
+        1, 3, 1, 1)
   if convention == "torch":
-    mean = torch.tensor(MEAN_RGB, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / torch.tensor(STD_RGB, dtype=x.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(MEAN_RGB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / torch.tensor(STD_RGB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
   raise ValueError(f"unknown preprocessing convention {convention!r}; choose torch or caffe")
 
 
