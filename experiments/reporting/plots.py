@@ -176,7 +176,10 @@ def throughput(records: Sequence[Record], path: str) -> bool:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f"{records[0].benchmark}: throughput (median; squares: peers)")
-    ax.legend(fontsize="small")
+    if len(ax.get_lines()) > 8:  # many records side by side: the legend beside the axes, not on them
+      ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+      ax.legend(fontsize="small")
     _save(fig, path)
   return True
 

@@ -144,7 +144,7 @@ def test_real_records_headers_and_tables(real_report):
   for path in files:
     with open(path) as f:
       data = json.load(f)
-    records = data.get("records", [data])
+    records = data if isinstance(data, list) else data.get("records", [data])
     rqs += [r["results"] for r in records if r.get("benchmark") == "retrieval_quality"]
   assert len(rqs) >= 2  # retrieval_quality.json and the suite's record
   rows = rows_under(md, "### retrieval_quality")
