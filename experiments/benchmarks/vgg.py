@@ -22,7 +22,9 @@ included) is timed at every size in every variant of
 ``benchmarks.timing.TorchGrid`` (eager and ``torch.compile``, NCHW and
 channels_last, 1 and all threads; median of ``--repeats`` after one warm-up);
 the fastest variant is the reference (``torch_forward_*``,
-``torch_fwd_bwd_*``, ``jax_over_torch_*``). ``--no_torch`` skips it.
+``torch_fwd_bwd_*``, ``jax_over_torch_*``). ``--no_torch`` skips it;
+``--torch_device`` (default auto: cuda when torch sees a GPU; recorded per
+size as ``torch_device``) puts it on the GPU.
 
 XLA flags cannot change inside a process: compare them by running this
 benchmark under different ``XLA_FLAGS`` (recorded in the record's ``meta``).
@@ -142,6 +144,8 @@ class Options(timing.TorchGridOptions):
   no_backward: bool = cfglib.setting(False, "Skip forward+backward.")
   seed: int = cfglib.setting(0, "Seed of weights and inputs.")
   no_torch: bool = cfglib.setting(False, "Skip the PyTorch trunk.")
+  torch_device: str = cfglib.setting("auto", "PyTorch's device: auto (cuda when torch sees a GPU), "
+                                     "cpu or cuda.", choices=timing.TORCH_DEVICES)
 
 
 def _torch_side(weights, options: Options, entry: dict, x_nhwc) -> None:
@@ -149,12 +153,14 @@ def _torch_side(weights, options: Options, entry: dict, x_nhwc) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from peers import vgg as peer_vgg  # pylint: disable=g-import-not-at-top
-  grid = timing.TorchGrid(options, warmup=1, repeats=options.repeats)
+  device = timing.torch_device(options.torch_device)
+  grid = timing.TorchGrid(options, warmup=1, repeats=options.repeats, device=device)
   params = {k: {n: np.asarray(a) for n, a in v.items()} for k, v in weights.params.items()}
-  x0 = torch.from_numpy(np.asarray(x_nhwc).transpose(0, 3, 1, 2).copy())
+  x0 = torch.from_numpy(np.asarray(x_nhwc, np.float32).transpose(0, 3, 1, 2).copy()).to(device)
+  entry["torch_device"] = device
 
   def trunk(v):
-    features = peer_vgg.features_from_params(params, channels_last=v.channels_last)
+    features = peer_vgg.features_from_params(params, channels_last=v.channels_last).to(device)
 
     def forward(x):
       x = peer_vgg.preprocess(x, weights.preprocessing)
