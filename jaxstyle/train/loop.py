@@ -108,6 +108,8 @@ def fit(*, runner: Any, step_fn: Callable, init_state: Callable[[], Any], batche
             checkpointer.wait()
           raise Stopped(f"stopped by {stop.name} at step {done}: {where}; rerun the same command "
                         "to resume", 128 + stop.signum)
+      if checkpointer is not None:  # the last save completes with the handlers still in place: a
+        checkpointer.wait()         # SIGTERM now is recorded, not the default kill of a half-written save
   finally:
     if bar is not None:
       bar.close()
