@@ -106,8 +106,7 @@ class Options(timing.TorchGridOptions):
   dtype: str = cfglib.setting("float32", "jaxstyle's compute dtype; with bfloat16 the PyTorch nets "
                               "run under torch.autocast to bfloat16.",
                               choices=("float32", "bfloat16"))
-  torch_device: str = cfglib.setting("auto", "PyTorch's device: auto (cuda when torch sees a GPU), "
-                                     "cpu or cuda.", choices=timing.TORCH_DEVICES)
+  torch_device: str = timing.torch_device_setting()
   fast_cpu_convs: bool = cfglib.setting(True, "Apply jaxstyle.cpu_tuning's fast-convolution XLA "
                                         "flag before JAX starts.")
   train_crop: int = cfglib.setting(256, "Training crop size.", ge=8)
@@ -183,16 +182,12 @@ class _Torch:
     self.grid = timing.TorchGrid(options, options.warmup, options.repeats, device=self.device)
     torch.manual_seed(options.seed)
     self.arch = cfglib.to_dict(gcfg)
-    self.nets = {"twin": peer.TorchStylizer.from_settings(self.arch).load_jax_params(g_params).eval(),
-                 "transformer_net": peer.TransformerNet().eval()}
+    self.nets = {
+        "twin": peer.TorchStylizer.from_settings(self.arch).load_jax_params(g_params).eval(),
+        "transformer_net": peer.TransformerNet().eval()}
     self.nets = {k: v.to(self.device) for k, v in self.nets.items()}
-
-  def autocast(self):
-    """``torch.autocast`` to bfloat16 on the device when jaxstyle runs bfloat16, else a no-op."""
-    import contextlib  # pylint: disable=g-import-not-at-top
-    if self.options.dtype != "bfloat16":
-      return contextlib.nullcontext()
-    return self.torch.autocast(self.device, dtype=self.torch.bfloat16)
+    # bfloat16 under torch.autocast when jaxstyle computes in bfloat16, else float32.
+    self.amp_dtype = torch.bfloat16 if options.dtype == "bfloat16" else None
 
   def tensor(self, array, fmt=None):
     """NumPy NHWC images (or latents) as a torch tensor on the device (NCHW for 4-D)."""
@@ -216,7 +211,7 @@ class _Torch:
         args = [self.tensor(_images(self.options.seed, batch, size), self.grid.fmt(v))]
         if name == "twin":
           args.append(self.tensor(_latent(self.options.seed, batch, self.arch["latent_dim"])))
-        with torch.inference_mode(), self.autocast():
+        with torch.inference_mode(), self.peer.autocast(self.device, self.amp_dtype):
           t = self.grid.measure(lambda fn=fn, args=args: fn(*args), v)
         if t is None:
           break
@@ -234,7 +229,7 @@ class _Torch:
           setup["content_layers"], setup["style_layers"], setup["loss_weights"], setup["bank"],
           channels_last=v.channels_last, seed=self.options.seed,
           compile_fn=self.torch.compile if v.mode == "compile" else None, device=self.device,
-          amp_dtype=self.torch.bfloat16 if self.options.dtype == "bfloat16" else None).step
+          amp_dtype=self.amp_dtype).step
 
     out = self.grid.run(build, "steps_per_s")
     del out["compile_error"]
@@ -429,7 +424,6 @@ def run(options: Options) -> dict:
     result["train"] = train
   if torch_side is not None:
     result["torch_compile_error"] = torch_side.compile_error
-  if torch_side is not None:
     result["torch_device"] = torch_side.device
   if options.memory_size:
     result["peak_memory"] = _peak_memory(options, gcfg, layouts, xla_flags,

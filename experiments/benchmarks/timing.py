@@ -155,6 +155,12 @@ class TorchGridOptions:
                                                   "cores).", check=threads_check)
 
 
+def torch_device_setting():
+  """The ``--torch_device`` flag of a benchmark whose PyTorch side can run on the GPU."""
+  return cfglib.setting("auto", "PyTorch's device: auto (cuda when torch sees a GPU), cpu or cuda.",
+                        choices=TORCH_DEVICES)
+
+
 def torch_device(name: str) -> str:
   """``"cpu"`` or ``"cuda"``: ``name``, with ``"auto"`` meaning cuda when torch sees a GPU."""
   if name != "auto":

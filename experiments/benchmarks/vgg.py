@@ -144,8 +144,7 @@ class Options(timing.TorchGridOptions):
   no_backward: bool = cfglib.setting(False, "Skip forward+backward.")
   seed: int = cfglib.setting(0, "Seed of weights and inputs.")
   no_torch: bool = cfglib.setting(False, "Skip the PyTorch trunk.")
-  torch_device: str = cfglib.setting("auto", "PyTorch's device: auto (cuda when torch sees a GPU), "
-                                     "cpu or cuda.", choices=timing.TORCH_DEVICES)
+  torch_device: str = timing.torch_device_setting()
 
 
 def _torch_side(weights, options: Options, entry: dict, x_nhwc) -> None:

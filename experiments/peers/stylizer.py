@@ -259,6 +259,11 @@ class TransformerNet(nn.Module):
     return self.body(x)
 
 
+def autocast(device: str, dtype: torch.dtype | None):
+  """``torch.autocast(device, dtype)``, or a no-op context for ``dtype`` None (float32)."""
+  return torch.autocast(device, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
 def num_params(module: nn.Module) -> int:
   return sum(p.numel() for p in module.parameters())
 
@@ -320,8 +325,7 @@ class StylizerTrainStep:
     with torch.no_grad():
       cfeats = self.vgg(content, list(self.content_layers))
     lat = self.bank[idx]
-    with (torch.autocast(self.device, dtype=self.amp_dtype) if self.amp_dtype else
-          contextlib.nullcontext()):
+    with autocast(self.device, self.amp_dtype):
       out = self.model(torch.cat([content, content]), torch.cat([lat, torch.zeros_like(lat)]))
     out = out.float()
     x = out[:b]
