@@ -113,10 +113,12 @@ class StylizeConfig:
   noise_std: float = cfglib.setting(0.1, "Std of the init noise, in pixel units.", ge=0,
                                     check=cfglib.finite)
   optimizer: str = cfglib.setting(
-      "adam", "adam, or lbfgs (optax.lbfgs with its zoom line search; the learning rate is then "
-      "unused).", choices=OPTIMIZERS)
+      "adam", "adam, or lbfgs (L-BFGS with a backtracking line search; usually one loss "
+      "evaluation per step like Adam, and about a third of Adam's steps to the same loss at "
+      "512 px).", choices=OPTIMIZERS)
   learning_rate: float = cfglib.setting(
-      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]).", gt=0, check=cfglib.finite,
+      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]); with lbfgs, the RMS "
+      "pixel change of the first step.", gt=0, check=cfglib.finite,
       flag_name="lr")
   steps: int = cfglib.setting(300, "Optimisation steps in total (over all scales).", ge=1)
   parametrization: str = cfglib.setting(

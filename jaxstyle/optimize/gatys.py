@@ -7,9 +7,11 @@ matching only, from noise (texture synthesis / style generation); ``evaluate``
 reports the same loss parts for a given image. The loss is
 ``objective.Objective``; the settings are ``config.StylizeConfig``.
 
-One jitted pure step ``(p, opt_state, variables, targets) -> (p, opt_state,
-metrics)`` (``make_step``) and a Python loop around it; a callback sees every
-step's losses.
+An optimiser is a ``Stepper`` (``make_stepper``): ``init`` and ``step(p,
+opt_state, variables, targets) -> (p, opt_state, metrics)``, a jitted pure
+function for Adam, a Python line search over jitted evaluations for L-BFGS
+(``lbfgs``); a Python loop runs the steps and a callback sees every step's
+losses.
 
 Conventions:
 
@@ -63,6 +65,7 @@ from jaxstyle import vgg
 from jaxstyle.errors import OptimizationError
 from jaxstyle.images.color import luminance, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
 from jaxstyle.images.ops import resize
+from jaxstyle.optimize import lbfgs
 from jaxstyle.optimize.config import MIN_SIDE, SYNTHESIS, StylizeConfig, synthesis_config
 from jaxstyle.optimize.objective import Objective
 
@@ -100,28 +103,29 @@ def _to_image(p: Array, parametrization: str) -> Array:
   return jax.nn.sigmoid(p) if parametrization == "sigmoid" else p
 
 
-def make_optimizer(config: StylizeConfig) -> optax.GradientTransformation:
-  """Adam with ``config.learning_rate``, or ``optax.lbfgs`` (``config.lbfgs_memory``)."""
-  if config.optimizer == "lbfgs":
-    return optax.lbfgs(memory_size=config.lbfgs_memory)
-  return optax.adam(config.learning_rate)
+@dataclasses.dataclass(frozen=True)
+class Stepper:
+  """An optimiser as two functions over the ``[1, H, W, 3]`` parameter ``p``.
 
-
-def init_state(optimizer: optax.GradientTransformation, p: Array) -> Any:
-  """``optimizer.init(p)`` with every leaf strongly typed.
-
-  optax's L-BFGS starts some scalars weakly typed and returns them strongly
-  typed after the first update, so a jitted step would compile twice.
+  ``init(p, variables, targets) -> state``; ``step(p, state, variables,
+  targets) -> (p, state, parts)``, with ``parts`` the losses of ``p``
+  *before* the update (float32 scalars: ``loss``, ``content``, ``style``,
+  ``tv``).
   """
-  return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), optimizer.init(p))
+
+  init: Callable
+  step: Callable
 
 
-def make_step(objective: Objective, optimizer: optax.GradientTransformation,
-              config: StylizeConfig) -> Callable:
-  """The pure step ``(p, opt_state, variables, targets) -> (p, opt_state, metrics)``.
+def make_stepper(objective: Objective, config: StylizeConfig) -> Stepper:
+  """The optimiser of ``config.optimizer`` on ``objective``.
 
-  ``p`` is the ``[1, H, W, 3]`` parameter (pixels or logits); metrics are the
-  losses *before* the update (float32 scalars).
+  ``adam``: ``step`` is one jitted pure function (``optax.adam`` with
+  ``config.learning_rate``, then the projection). ``lbfgs``:
+  ``jaxstyle.optimize.lbfgs`` (``config.lbfgs_memory`` pairs, first step of
+  ``config.learning_rate`` RMS pixels), whose ``step`` runs its line search in
+  Python over jitted evaluations; it usually costs one evaluation per step,
+  like Adam.
   """
   param = config.parametrization
 
@@ -132,27 +136,21 @@ def make_step(objective: Objective, optimizer: optax.GradientTransformation,
   def project(p):
     return jnp.clip(p, 0.0, 1.0) if param == "clip" else p
 
-  if config.optimizer == "adam":
-    def step(p, opt_state, variables, targets):
-      (_, parts), g = jax.value_and_grad(loss_fn, has_aux=True)(p, variables, targets)
-      updates, opt_state = optimizer.update(g, opt_state, p)
-      return project(optax.apply_updates(p, updates)), opt_state, parts
-  else:
-    def step(p, opt_state, variables, targets):
-      value_fn = lambda q: loss_fn(q, variables, targets)[0]
-      value, g = optax.value_and_grad_from_state(value_fn)(p, state=opt_state)
-      updates, opt_state = optimizer.update(g, opt_state, p, value=value, grad=g,
-                                            value_fn=value_fn)
-      _, parts = loss_fn(p, variables, targets)  # extra forward for the reported parts
-      return project(optax.apply_updates(p, updates)), opt_state, parts
+  if config.optimizer == "lbfgs":
+    return Stepper(*lbfgs.make(loss_fn, project, config.learning_rate, config.lbfgs_memory))
+  optimizer = optax.adam(config.learning_rate)
 
-  return step
+  def step(p, opt_state, variables, targets):
+    (_, parts), g = jax.value_and_grad(loss_fn, has_aux=True)(p, variables, targets)
+    updates, opt_state = optimizer.update(g, opt_state, p)
+    return project(optax.apply_updates(p, updates)), opt_state, parts
+
+  return Stepper(lambda p, variables, targets: optimizer.init(p), jax.jit(step))
 
 
 @dataclasses.dataclass(frozen=True)
 class _Fns:
-  optimizer: optax.GradientTransformation
-  step: Callable
+  stepper: Stepper
   targets: Callable
   parts: Callable
 
@@ -174,9 +172,8 @@ def _compiled(preprocessing: str, config: StylizeConfig) -> _Fns:
   reuses compilations across ``stylize``/``synthesize``/``evaluate`` calls.
   """
   objective = Objective(preprocessing, config)
-  optimizer = make_optimizer(config)
-  return _Fns(optimizer, jax.jit(make_step(objective, optimizer, config)),
-              jax.jit(objective.targets), jax.jit(objective.parts))
+  return _Fns(make_stepper(objective, config), jax.jit(objective.targets),
+              jax.jit(objective.parts))
 
 
 # ----------------------------------------------------------------------------
@@ -271,8 +268,9 @@ def memory_estimate(config: StylizeConfig, hw: tuple[int, int], style_hws: Seque
 
   3F: the step's activations kept for the gradient and its gradient buffers;
   24: the image-sized arrays (content, pixels, gradient, Adam moments, ...);
-  L-BFGS adds a forward for the line search and 2 ``lbfgs_memory`` (``m``)
-  image-sized history vectors; ``S * F``: the style targets' forward pass.
+  L-BFGS adds 2 ``lbfgs_memory`` (``m``) image-sized history vectors (and
+  their shifted copies) and, as slack, a forward's activations for the line
+  search's trial point; ``S * F``: the style targets' forward pass.
   float32 throughout (bfloat16 needs less). Measured on CPU (512 x 512 and
   1024 x 1024, default layers) it is 1.2-1.45 x the growth of the peak RSS
   (tests/test_bad_input.py checks it).
@@ -311,7 +309,7 @@ def _optimize(weights: vgg.VGGWeights, content: np.ndarray | None, styles: list,
               init_image: np.ndarray | None,
               callback: Callable[[dict], None] | None) -> Result:
   fns = _compiled(weights.preprocessing, _step_key(config))
-  optimizer, step, targets_fn = fns.optimizer, fns.step, fns.targets
+  stepper, targets_fn = fns.stepper, fns.targets
   variables = weights.variables()
   history: list[dict] = []
   sizes = scale_sizes(*out_hw, config.num_scales, config.scale_factor)
@@ -332,9 +330,9 @@ def _optimize(weights: vgg.VGGWeights, content: np.ndarray | None, styles: list,
       x = jnp.clip(0.5 + config.noise_std * noise, 0.0, 1.0)
     prev_c = c
     p = _to_param(x[None], config.parametrization)
-    opt_state = init_state(optimizer, p)
+    opt_state = stepper.init(p, variables, targets)
     for _ in range(n_steps):
-      p, opt_state, parts = step(p, opt_state, variables, targets)
+      p, opt_state, parts = stepper.step(p, opt_state, variables, targets)
       global_step += 1
       row = {k: float(v) for k, v in parts.items()}
       if not all(math.isfinite(v) for v in row.values()):

@@ -87,7 +87,7 @@ def test_record_fields(two_runs):
     assert 1 <= len(curve) <= 50 and j["steps_run"] == len(curve)
     if j["reached"]:  # stops at the first step whose (pre-update) loss is <= L*
       assert curve[-1] <= t["target_loss"] and j["steps_to_reach"] == len(curve)
-  assert t["jax"]["adam"]["api"] == "make_step" and t["jax"]["adam_ms2"]["api"] == "stylize"
+  assert t["jax"]["adam"]["api"] == "make_stepper" and t["jax"]["adam_ms2"]["api"] == "stylize"
   assert t["jax"]["adam_ms2"]["coarse_steps"] == 2 and t["jax"]["adam_ms2"]["coarse_size"] == 24
 
 
@@ -115,7 +115,7 @@ def test_help_exits_0():
     assert flag in proc.stdout, flag
 
 
-@pytest.mark.slow  # every setting (L-BFGS compiles for ~10 s each time), twice: about 2 minutes
+@pytest.mark.slow  # every setting, twice: about a minute
 def test_all_settings_repeat_exactly():
   pytest.importorskip("torch")
   a, b = (_bench(*TINY, "--quality_settings=adam,lbfgs,adam_ms2") for _ in range(2))
