@@ -79,3 +79,6 @@ def test_xla_cost_counts_a_matmul_and_roofline_scales_by_devices():
   assert r["achieved_gflops"] == pytest.approx(2 * cost["xla_gflop"] / 2e-3)
   assert r["vs_matmul"] == pytest.approx(r["achieved_gflops"] / 10.0)
   assert "vs_matmul" not in timing.roofline(cost, 2.0, None)
+  gpu = timing.roofline(cost, median_ms=2.0, matmul={"gflops": 10.0}, backend="gpu")
+  assert "achieved_gflops" not in gpu and "cuDNN" in gpu["roofline_note"]
+  assert gpu["xla_gflop"] == cost["xla_gflop"]
