@@ -117,8 +117,8 @@ class StylizeConfig:
       "evaluation per step like Adam, and about a third of Adam's steps to the same loss at "
       "512 px).", choices=OPTIMIZERS)
   learning_rate: float = cfglib.setting(
-      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]); with lbfgs, the RMS "
-      "pixel change of the first step.", gt=0, check=cfglib.finite,
+      0.05, "Adam learning rate in pixel units (pixels are in [0, 1]; logits with the sigmoid "
+      "parametrization); with lbfgs, the RMS change of the first step in the same units.", gt=0, check=cfglib.finite,
       flag_name="lr")
   steps: int = cfglib.setting(300, "Optimisation steps in total (over all scales).", ge=1)
   parametrization: str = cfglib.setting(
