@@ -359,7 +359,7 @@ def _run_jax_steps(o: Options, c, pair, prepared, target, jax, optimize) -> dict
 
   Compilation is done before the clock: Adam's jitted step is compiled ahead;
   L-BFGS's jitted pieces by an untimed ``init`` and one step on the same inputs
-  (so its ``compile_s`` also holds about three loss evaluations). L-BFGS's
+  (so its ``compile_s`` also holds two or more loss evaluations). L-BFGS's
   ``init`` (one loss evaluation) is timed as part of its first step.
   """
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top

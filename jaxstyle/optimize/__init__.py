@@ -27,8 +27,8 @@ __all__ = [
     "CLASSIC_CONTENT_LAYERS", "CLASSIC_STYLE_LAYERS", "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS", "DTYPES", "INITS", "LOSS_TERMS", "MIN_SIDE", "OPTIMIZERS",
     "PARAMETRIZATIONS", "PRESERVE_COLOR", "RGB_TO_YIQ", "SYNTHESIS", "UPSAMPLE", "YIQ_TO_RGB",
-    "Objective", "OptimizationError", "Result", "Stepper", "StylizeConfig", "evaluate", "format_layers",
-    "luminance", "make_stepper", "match_color", "match_luminance", "memory_estimate",
-    "parse_layers",
+    "Objective", "OptimizationError", "Result", "Stepper", "StylizeConfig", "evaluate",
+    "format_layers", "luminance", "make_stepper", "match_color", "match_luminance",
+    "memory_estimate", "parse_layers",
     "rgb_to_yiq", "scale_sizes", "stylize", "synthesis_config", "synthesize", "yiq_to_rgb",
 ]

@@ -118,8 +118,8 @@ class StylizeConfig:
       "512 px).", choices=OPTIMIZERS)
   learning_rate: float = cfglib.setting(
       0.05, "Adam learning rate in pixel units (pixels are in [0, 1]; logits with the sigmoid "
-      "parametrization); with lbfgs, the RMS change of the first step in the same units.", gt=0, check=cfglib.finite,
-      flag_name="lr")
+      "parametrization); with lbfgs, the RMS change of the first step in the same units.", gt=0,
+      check=cfglib.finite, flag_name="lr")
   steps: int = cfglib.setting(300, "Optimisation steps in total (over all scales).", ge=1)
   parametrization: str = cfglib.setting(
       "clip", "Keep pixels in [0, 1] by clipping after each step (clip) or by optimising logits "

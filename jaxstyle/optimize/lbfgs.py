@@ -52,7 +52,10 @@ MAX_BACKTRACKS = 10
 
 
 class Memory(NamedTuple):
-  """The last ``m`` curvature pairs, oldest first: ``s``, ``y`` are ``[m, *p.shape]``, ``rho`` ``[m]``."""
+  """The last ``m`` curvature pairs, oldest first.
+
+  ``s``, ``y``: ``[m, *p.shape]``; ``rho``: ``[m]`` (0 for an empty slot).
+  """
   s: Array
   y: Array
   rho: Array
@@ -73,7 +76,7 @@ def empty_memory(p: Array, size: int) -> Memory:
 
 
 def push(memory: Memory, s: Array, y: Array) -> Memory:
-  """``memory`` with ``(s, y)`` appended (the oldest dropped); unchanged unless ``sᵀy > eps·yᵀy``."""
+  """``memory`` with ``(s, y)`` appended, the oldest dropped; unchanged unless ``sᵀy > eps·yᵀy``."""
   sy, yy = jnp.vdot(s, y), jnp.vdot(y, y)
   ok = sy > CURVATURE_EPS * yy
   shifted = Memory(jnp.concatenate([memory.s[1:], s[None]]),
@@ -91,8 +94,8 @@ def direction(memory: Memory, g: Array, first_step: float) -> Array:
   for i in range(m - 1, -1, -1):
     alphas[i] = rho[i] * jnp.vdot(s[i], q)
     q = q - alphas[i] * y[i]
-  yy = jnp.vdot(y[-1], y[-1])
-  gamma = jnp.where(rho[-1] > 0, 1.0 / (rho[-1] * jnp.where(yy > 0, yy, 1.0)),
+  # A stored pair has sᵀy > 0, hence yᵀy > 0; an empty newest slot selects the first-step scale.
+  gamma = jnp.where(rho[-1] > 0, 1.0 / (rho[-1] * jnp.vdot(y[-1], y[-1])),
                     first_step * jnp.sqrt(jnp.asarray(g.size, g.dtype))
                     / jnp.maximum(jnp.linalg.norm(g), 1e-30))
   r = gamma * q
