@@ -103,15 +103,14 @@ def run(options: Options) -> dict:
     for variant in args.variants:
       c = cfg.replace(dtype=_VARIANT_DTYPES[variant])
       objective = optimize.Objective(weights.preprocessing, c)
-      opt = optimize.make_optimizer(c)
+      stepper = optimize.make_stepper(objective, c)  # Adam: one jitted step
       variables = weights.variables()
       targets = jax.jit(objective.targets)(variables, jnp.asarray(content),
                                            [jnp.asarray(style)], [1.0])
       p = jnp.asarray(content)[None]
-      state = opt.init(p)
+      state = stepper.init(p, variables, targets)
       t0 = time.perf_counter()
-      step = jax.jit(optimize.make_step(objective, opt, c)).lower(p, state, variables,
-                                                                  targets).compile()
+      step = stepper.step.lower(p, state, variables, targets).compile()
       compile_s = time.perf_counter() - t0
       box = {"p": p, "state": state}
       loss0 = float(step(p, state, variables, targets)[2]["loss"])

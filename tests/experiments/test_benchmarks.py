@@ -84,3 +84,22 @@ def test_bench_cgan_same_architecture_both_setups(arch):
   # Same architecture: the in-house PyTorch nets have exactly jaxstyle's parameter count.
   assert out["jax"]["params"] == out["torch"]["params"] and "warning" not in out
   assert out["jax_over_torch"] == pytest.approx(out["jax"]["steps_per_s"] / out["torch"]["steps_per_s"])
+
+
+def test_gatys_step_benchmark_runs_and_both_sides_start_at_the_same_loss(tmp_path):
+  """`benchmark.py gatys` at a tiny size: the jitted jaxstyle step (``optimize.make_stepper``) and
+  the PyTorch twin evaluate the same objective on the same images and real partial weights."""
+  pytest.importorskip("torch")
+  out = tmp_path / "gatys.json"
+  run_experiment("benchmark.py", "gatys", "--sizes=32", "--steps=2", "--repeats=1", "--warmup=1",
+                 "--torch_modes=eager", "--layouts=nchw", "--torch_threads=1", f"--out={out}")
+  entry = json.loads(out.read_text())["results"]["sizes"]["32"]
+  assert entry["jax_f32_compile_s"] > 0 and entry["jax_f32_s_per_step"] > 0
+  lo, hi = entry["jax_f32_spread_s_per_step"]
+  assert lo <= entry["jax_f32_s_per_step"] <= hi
+  assert entry["jax_f32_roofline"]["xla_gflop"] > 0
+  assert entry["torch_best"] == "eager_nchw_1t" and entry["torch_s_per_step"] > 0
+  assert entry["jax_f32_loss0"] > 0
+  assert entry["jax_f32_loss0"] == pytest.approx(entry["torch_loss0"], rel=1e-4)
+  assert entry["ratio_jax_f32_over_torch"] == pytest.approx(
+      entry["jax_f32_s_per_step"] / entry["torch_s_per_step"])
