@@ -8,7 +8,9 @@ A record (``make_record``) is one JSON object::
    "meta": {"date": ISO-8601 UTC start, "duration_s": float,
             "machine": {"cpu_model", "cores", "cores_available", "platform",
                         "load_average_start", "load_average_end"},
-            "git": {"commit": sha or null, "dirty": bool or null},
+            "git": {"commit": sha or null, "dirty": bool or null},  # at the start; dirty
+                   # if the tree had uncommitted changes at the start or the end
+                   # ("commit_at_end" only when HEAD moved during the run)
             "versions": {"python", "jax", "jaxlib", "flax", "optax",
                          "orbax.checkpoint", "numpy", "torch" (null if absent)},
             "xla_flags": $XLA_FLAGS, "argv": [...],
@@ -100,7 +102,17 @@ def start(argv: list[str] | None = None) -> dict[str, Any]:
   """What is known before the benchmark runs (date, load, ``argv``); pass it to ``finish``."""
   return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
           "t0": time.perf_counter(), "load_average_start": list(os.getloadavg()),
-          "argv": list(sys.argv if argv is None else argv)}
+          "argv": list(sys.argv if argv is None else argv), "git": git_state()}
+
+
+def _git_over_run(at_start: dict[str, Any], at_end: dict[str, Any]) -> dict[str, Any]:
+  """The commit that was checked out when the run started, dirty if the tree had uncommitted
+  changes at its start or its end (an edit made while a long benchmark runs is not lost)."""
+  known = [g["dirty"] for g in (at_start, at_end) if g["dirty"] is not None]
+  out = {"commit": at_start["commit"], "dirty": any(known) if known else None}
+  if at_end["commit"] != at_start["commit"]:
+    out["commit_at_end"] = at_end["commit"]
+  return out
 
 
 def finish(started: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def finish(started: dict[str, Any]) -> dict[str, Any]:
                   "platform": platform.platform(),
                   "load_average_start": started["load_average_start"],
                   "load_average_end": list(os.getloadavg())},
-      "git": git_state(),
+      "git": _git_over_run(started.get("git") or git_state(), git_state()),
       "versions": versions(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "argv": started["argv"],

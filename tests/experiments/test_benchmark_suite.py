@@ -193,3 +193,45 @@ def test_update_keeps_other_records_and_redoes_the_chosen(tmp_path, monkeypatch)
   proc = run_experiment("benchmark.py", "all", "--update", "--only=retrieval", "--seed=3",
                         f"--out={out}", check=False)
   assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "--seed 0" in proc.stderr
+
+
+def test_git_state_reads_a_real_checkout(tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+
+  from benchmarks import results  # pylint: disable=import-outside-toplevel
+
+  def git(*args):
+    subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+  assert results.git_state(str(tmp_path)) == {"commit": None, "dirty": None}  # not a checkout
+  git("init", "-q")
+  (tmp_path / "a.txt").write_text("one\n")
+  git("add", "a.txt")
+  git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+  clean = results.git_state(str(tmp_path))
+  assert len(clean["commit"]) == 40 and clean["dirty"] is False
+  (tmp_path / "untracked.txt").write_text("x")  # untracked files do not count
+  assert results.git_state(str(tmp_path))["dirty"] is False
+  (tmp_path / "a.txt").write_text("two\n")
+  assert results.git_state(str(tmp_path)) == {"commit": clean["commit"], "dirty": True}
+
+
+A, A_DIRTY = {"commit": "a", "dirty": False}, {"commit": "a", "dirty": True}
+UNKNOWN = {"commit": None, "dirty": None}
+
+
+@pytest.mark.parametrize("start,end,expected", [
+    (A, A, A),
+    (A, A_DIRTY, A_DIRTY),  # an edit made while the benchmark ran, left uncommitted
+    (A_DIRTY, A, A_DIRTY),  # one reverted before the end: the run may have imported it
+    (A, {"commit": "b", "dirty": False}, {**A, "commit_at_end": "b"}),
+    (UNKNOWN, UNKNOWN, UNKNOWN),  # outside a git checkout
+])
+def test_a_record_names_the_commit_at_its_start_and_any_change_during_it(monkeypatch, start, end,
+                                                                         expected):
+  from benchmarks import results  # pylint: disable=import-outside-toplevel
+
+  states = iter([start, end])
+  monkeypatch.setattr(results, "git_state", lambda repo=None: next(states))
+  meta = results.finish(results.start(["benchmark.py", "x"]))
+  assert meta["git"] == expected
