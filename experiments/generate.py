@@ -43,6 +43,7 @@ import gatys_common
 from cli import FLAGS, flags
 
 from jaxstyle import fileio
+from jaxstyle.errors import print_warning
 
 gatys_common.define_style_flags()
 flags.DEFINE_string("profile", None, "A personal .style profile (experiments/personalize.py) "
@@ -105,7 +106,7 @@ def _photo_crops(model):
         break
     crops = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.float32)
   for p, message in skipped:
-    print(f"warning: skipping photo {p}: {message}")
+    print_warning(f"skipping photo {p}: {message}")
   if not len(crops):
     raise cli.UsageError("--photos: no readable photo to make the profile's exemplars from")
   return crops

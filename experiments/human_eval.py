@@ -48,15 +48,11 @@ import cli
 from cli import FLAGS, flags
 
 from jaxstyle import fileio
+from jaxstyle.errors import print_warning
 
 import human_eval_lib as lib
 
 DEFAULT_TITLE = "Which image do you prefer?"
-
-
-def _warn(message: str) -> None:
-  sys.stderr.write(f"warning: {message}\n")
-  sys.stderr.flush()
 
 
 # ----------------------------------------------------------------------------- make
@@ -89,7 +85,7 @@ def _make_main(argv):
   del argv
   fileio.check_output_dir(FLAGS.out, "--out")
   html, key = lib.build(FLAGS.a, FLAGS.b, seed=FLAGS.seed, n=FLAGS.pairs, title=FLAGS.title,
-                        max_side=FLAGS.max_side, warn=_warn)
+                        max_side=FLAGS.max_side, warn=print_warning)
   page_path = os.path.join(FLAGS.out, "index.html")
   key_path = os.path.join(FLAGS.out, "key.json")
   if os.path.exists(key_path) and not FLAGS.overwrite:
@@ -135,7 +131,7 @@ def _score_main(argv):
   key_path = FLAGS.key or os.path.join(os.path.dirname(os.path.abspath(files[0])), "key.json")
   key = lib.load_key(key_path)
   results = [(f, lib.load_results(f, key, key_path)) for f in files]
-  report = lib.score(key, results, kind=FLAGS.interval, level=FLAGS.level, warn=_warn)
+  report = lib.score(key, results, kind=FLAGS.interval, level=FLAGS.level, warn=print_warning)
   report["key"] = os.path.abspath(key_path)
   sys.stdout.write(lib.table(report))
   if FLAGS.out:

@@ -52,6 +52,7 @@ from jaxstyle import images as images_lib
 from jaxstyle import inference
 from jaxstyle import retrieval
 from jaxstyle import vgg
+from jaxstyle.errors import print_warning
 
 # Descriptor settings that get no override flag: the preset (--descriptor) chooses the kind,
 # and the encoder's fingerprint comes from --checkpoint.
@@ -292,7 +293,7 @@ def _query_main(argv):
       try:
         tiles.append(_thumb(p, FLAGS.thumb))
       except images_lib.ImageError as e:  # library changed since indexing
-        print(f"warning: {e}")
+        print_warning(str(e))
         tiles.append(np.zeros((FLAGS.thumb, FLAGS.thumb, 3), np.float32))
     images_lib.save_image(FLAGS.sheet, images_lib.make_grid(np.stack(tiles),
                                                             nrow=min(len(tiles), 6)))

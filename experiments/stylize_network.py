@@ -34,12 +34,12 @@ Flags (defined by ``define_flags``; the shared ones — ``--content``,
 from __future__ import annotations
 
 import os
-import sys
 
 import cli
 from cli import FLAGS, flags
 
 from jaxstyle import fileio
+from jaxstyle.errors import print_warning
 
 # Flags that only the network mode reads (stylize.py refuses them without --checkpoint).
 NETWORK_ONLY = ("checkpoint_step", "strength", "mix", "tile", "whole_pixels", "style_size")
@@ -240,7 +240,7 @@ def main() -> None:
       content = images.load_image(src, size, min_side=inference.MIN_CONTENT_SIDE)
     except images.ImageError as e:
       failed.append(src)
-      print(f"warning: skipping {src}: {e}", file=sys.stderr)
+      print_warning(f"skipping {src}: {e}")
       continue
     out = inference.stylize_image(model.config.generator, model.params["g"], content, latent,
                                   whole_pixels=FLAGS.whole_pixels, tile=FLAGS.tile)

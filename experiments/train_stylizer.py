@@ -39,6 +39,7 @@ from cli import FLAGS
 from configs import stylizer as stylizer_config
 
 from jaxstyle import config as cfglib
+from jaxstyle.errors import print_warning
 
 Config = stylizer_config.Config
 
@@ -58,7 +59,7 @@ def _eval_photos(config: Config):
     return None
   photos, skipped = data.center_crops(config.eval_dir, config.eval_photos, config.eval_size)
   for p, message in skipped:
-    print(f"warning: skipping held-out photo {p}: {message}", file=sys.stderr)
+    print_warning(f"skipping held-out photo {p}: {message}")
   return photos if len(photos) else None
 
 
@@ -168,7 +169,7 @@ def _train(config: Config, model, runner, is_main: bool, run) -> dict:
   photos = data.PhotoCrops(config.content_dir, config.crop_size, config.batch_size, config.seed,
                            process_index=jax.process_index(), process_count=jax.process_count())
   for path, reason in photos.errors:
-    print(f"warning: skipping content photo {path}: {reason}", file=sys.stderr)
+    print_warning(f"skipping content photo {path}: {reason}")
   held_out = _eval_photos(config)
 
   g_tx, d_tx = stylizer_config.optimizers(config)

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxstyle.errors import CheckpointError, DamagedCheckpointError
+from jaxstyle.errors import CheckpointError, DamagedCheckpointError, print_warning
 
 
 def _is_no_space(error: BaseException) -> bool:
@@ -193,7 +193,7 @@ class Checkpointer:
       CheckpointError: a step that is readable but does not fit ``template``
         (another model), or no step that can be read at all.
     """
-    warn = warn or (lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
+    warn = warn or print_warning
     damaged = []
     for step in sorted(self.all_steps(), reverse=True):
       try:

@@ -43,7 +43,7 @@ from absl import app
 from absl import flags
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning, Stopped
+from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning, Stopped, print_warning
 
 FLAGS = flags.FLAGS
 
@@ -314,8 +314,7 @@ _show_warning_default = warnings.showwarning
 def _show_warning(message, category, filename, lineno, file=None, line=None):
   """``JaxstyleWarning`` as one ``warning: ...`` line; other warnings as Python shows them."""
   if issubclass(category, JaxstyleWarning):
-    sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
-    sys.stderr.flush()
+    print_warning(str(message))
   else:
     _show_warning_default(message, category, filename, lineno, file, line)
 

@@ -8,6 +8,16 @@ types it raises (e.g. ``jaxstyle.vgg.WeightsError``); ``ImageError``, which
 carries the path and cause, lives in ``jaxstyle.images``.
 """
 
+import sys
+
+
+def print_warning(message: str) -> None:
+  """``message`` as one ``warning: ...`` line on stderr, flushed: for what a run should say and
+  go on (a damaged checkpoint step set aside, a stale lock taken over), as ``JaxstyleWarning``s
+  show under ``jaxstyle.cli.run``."""
+  sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+  sys.stderr.flush()
+
 
 class JaxstyleError(Exception):
   """Base class for user-facing errors (bad input, missing files, bad config)."""

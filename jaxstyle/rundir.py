@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from jaxstyle.errors import ConfigError
+from jaxstyle.errors import ConfigError, print_warning
 from jaxstyle.fileio import atomic_write_text
 
 
@@ -203,7 +203,7 @@ class RunDir:
         except (ValueError, RecursionError):  # RecursionError: nested too deep
           row = None
         if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-          print(f"warning: {self.metrics_path} line {number} is damaged; left out", file=sys.stderr)
+          print_warning(f"{self.metrics_path} line {number} is damaged; left out")
           continue
         rows.append(row)
     return rows

@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Callable
 
-from jaxstyle.errors import RunDirBusyError
+from jaxstyle.errors import RunDirBusyError, print_warning
 
 LOCK_NAME = ".lock"
 
@@ -75,7 +75,7 @@ class RunLock:
 
   def acquire(self, warn: Callable[[str], None] | None = None) -> "RunLock":
     """Takes the lock or raises ``RunDirBusyError`` naming the live holder."""
-    warn = warn or (lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
+    warn = warn or print_warning
     if self._file is not None:
       return self
     f = open(self.path, "a+")  # pylint: disable=consider-using-with  (held until release)

@@ -34,6 +34,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from jaxstyle.errors import print_warning
+
 
 def _tensorboardx():
   """(summary, event_file_writer, event_pb2) of tensorboardX, or None if it is not installed."""
@@ -87,8 +89,8 @@ class EventWriter:
         self._lib = _tensorboardx()
         if self._lib is None:
           self._enabled = False
-          print("warning: tensorboardX is not installed (pip install tensorboardX); no TensorBoard "
-                f"events are written to {self.logdir}", file=sys.stderr)
+          print_warning("tensorboardX is not installed (pip install tensorboardX); no TensorBoard "
+                        f"events are written to {self.logdir}")
     if not self._enabled:
       return None
     if self._file is None:
