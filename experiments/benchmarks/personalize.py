@@ -99,14 +99,19 @@ def _quartiles(curves):
   return {"q25": q[0].tolist(), "median": q[1].tolist(), "q75": q[2].tolist()}
 
 
-def model_label(pref_config) -> str:
-  """How the plot and tables name jaxstyle's preference model with these settings."""
-  if pref_config.utility == "ideal":
+def strategy_name(strategy: str, settings: dict) -> str:
+  """How the plot, tables and report name a strategy; ``settings`` is a record's ``gp`` dict
+  (``cfglib.to_dict`` of a ``PreferenceConfig``; records from before the ideal-point model have no
+  ``utility`` and mean the GP)."""
+  if strategy != "gp":
+    return {"random": "random picks", "follow_winner": "follow the winner"}.get(strategy, strategy)
+  if settings.get("utility", "gp") == "ideal":
     return "jaxstyle (ideal point + Luce, Thompson)"
-  return f"jaxstyle (GP + Luce, {'EI' if pref_config.acquisition == 'ei' else 'Thompson'})"
+  acquisition = "EI" if settings.get("acquisition", "ei") == "ei" else "Thompson"
+  return f"jaxstyle (GP + Luce, {acquisition})"
 
 
-def _plot(path, summary, rounds, label):
+def _plot(path, summary, rounds, settings):
   import matplotlib  # pylint: disable=g-import-not-at-top
 
   matplotlib.use("Agg")
@@ -114,13 +119,12 @@ def _plot(path, summary, rounds, label):
 
   fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
   colors = {"gp": "tab:blue", "random": "tab:gray", "follow_winner": "tab:orange"}
-  names = {"gp": label, "random": "random picks",
-           "follow_winner": "follow the winner"}
   x = list(range(rounds + 1))
   for ax, user in zip(axes, ("noiseless", "noisy")):
     for strat, by_user in summary.items():
       s = by_user[user]
-      ax.plot(x, s["median"], color=colors.get(strat), label=names.get(strat, strat), lw=2)
+      ax.plot(x, s["median"], color=colors.get(strat), label=strategy_name(strat, settings),
+              lw=2)
       ax.fill_between(x, s["q25"], s["q75"], color=colors.get(strat), alpha=0.18)
     ax.axhline(0.5, color="k", lw=0.6, ls=":")
     ax.axhline(0.25, color="k", lw=0.6, ls=":")
@@ -385,6 +389,6 @@ def _simulated(options, model, record, unseen):
                                            if not b]
     result["goals"] = goals
   if options.figure:
-    _plot(options.figure, summary, options.rounds, model_label(pref_config))
+    _plot(options.figure, summary, options.rounds, cfglib.to_dict(pref_config))
     result["figure"] = options.figure
   return result

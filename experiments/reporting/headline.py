@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from benchmarks.personalize import strategy_name
 from reporting.load import Record
 from reporting.markdown import Rows
 
@@ -136,9 +137,9 @@ def retrieval_quality(r: dict[str, Any]) -> Rows:
 @headline("personalize")
 def personalize(r: dict[str, Any]) -> Rows:
   out: Rows = []
-  model = "ideal point" if (r.get("gp") or {}).get("utility") == "ideal" else "GP + EI"
   for user in ("noiseless", "noisy"):
-    for strategy, name in (("gp", model), ("follow_winner", "follow-the-winner")):
+    for strategy in ("gp", "follow_winner"):
+      name = strategy_name(strategy, r.get("gp") or {})
       median = ((r.get("summary") or {}).get(strategy) or {}).get(user, {}).get("median")
       if median:
         n = len(median) - 1

@@ -30,6 +30,7 @@ import math
 import re
 from typing import Any, Callable, Iterator, Sequence
 
+from benchmarks.personalize import strategy_name
 from jaxstyle import fileio
 from reporting.load import Record, Run
 
@@ -243,7 +244,8 @@ def personalize_curves(records: Sequence[Record], path: str) -> bool:
           x = list(range(len(s["median"])))
           color = f"C{strategies.index(strategy) % 10}"
           ax.plot(x, s["median"], color=color, ls=_style(i), lw=2,
-                  label=_name(strategy, record, with_summary))
+                  label=_name(strategy_name(strategy, record.results.get("gp") or {}), record,
+                              with_summary))
           if len(s.get("q25", [])) == len(x) == len(s.get("q75", [])):
             ax.fill_between(x, s["q25"], s["q75"], color=color, alpha=0.15, lw=0)
       for level in (0.5, 0.25):
