@@ -14,8 +14,13 @@ What the page does (all in the browser, no server, works from file://):
   rater name field and when auto-repeated.
 * "Pair 3 of 12" progress; when every pair is rated a "finished" view.
 * Every choice (and the optional rater name) is saved at once in
-  localStorage under ``jaxstyle-human-eval:<page_id>``, so a reload resumes at
-  the first unrated pair with the earlier choices kept.
+  localStorage under ``jaxstyle-human-eval:<page_id>`` and mirrored in the
+  page's URL fragment (``history.replaceState``), so a reload resumes at the
+  first unrated pair with the earlier choices kept; on load the copy with more
+  choices wins. The fragment is there because Chromium does not keep a file://
+  page's localStorage across reloads reliably (measured headless: a reload
+  half a second after a write saw empty storage in about half the trials; over
+  http://127.0.0.1 never); localStorage keeps them when the tab is closed.
 * "Export results" downloads ``results.json`` (Blob + ``<a download>``)::
 
     {"format": "jaxstyle-human-eval", "version": 1, "page_id": ..., "rater": ...,
@@ -102,9 +107,9 @@ TEMPLATE = """<!doctype html>
   const $ = (id) => document.getElementById(id);
   let state = load();
 
-  function load() {
+  function parse(text) {  // a saved state, checked against this page's pairs; null if unusable
     try {
-      const s = JSON.parse(localStorage.getItem(STORE) || "null");
+      const s = JSON.parse(text || "null");
       if (s && Array.isArray(s.choices)) {
         const kept = [];
         for (const c of s.choices) {  // a prefix of the pairs, in order
@@ -114,13 +119,26 @@ TEMPLATE = """<!doctype html>
         }
         return {rater: typeof s.rater === "string" ? s.rater : "", choices: kept};
       }
-    } catch (e) { /* unreadable storage: start afresh */ }
-    return {rater: "", choices: []};
+    } catch (e) { /* unreadable: ignored */ }
+    return null;
+  }
+
+  function load() {  // the saved copy with more choices: localStorage or the URL fragment
+    let stored = null, fragment = null;
+    try { stored = parse(localStorage.getItem(STORE)); } catch (e) { /* no storage */ }
+    try { fragment = parse(decodeURIComponent(location.hash.slice(1))); } catch (e) { /* bad */ }
+    const copies = [stored, fragment].filter((s) => s !== null);
+    copies.sort((x, y) => y.choices.length - x.choices.length);
+    return copies.length ? copies[0] : {rater: "", choices: []};
   }
 
   function save() {
+    const text = JSON.stringify(state);
     try {
-      localStorage.setItem(STORE, JSON.stringify(state));
+      history.replaceState(null, "", "#" + encodeURIComponent(text));
+    } catch (e) { /* the fragment is a second copy only */ }
+    try {
+      localStorage.setItem(STORE, text);
     } catch (e) {
       $("warning").textContent = "This browser cannot save your choices (" + e +
         "); export your results before closing the page.";

@@ -265,6 +265,7 @@ def test_a_real_browser_rates_reloads_exports_and_scores(tmp_path):
   _need_browser()
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.keys import Keys  # pylint: disable=g-import-not-at-top
+  from selenium.common.exceptions import TimeoutException  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
 
   a, b = _folders(tmp_path)
@@ -279,8 +280,13 @@ def test_a_real_browser_rates_reloads_exports_and_scores(tmp_path):
     driver.get((page / "index.html").as_uri())
 
     def at_pair(i):
-      wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Pair {i} of 5")
-      wait.until(lambda d: d.find_element(By.ID, "left").get_attribute("src").startswith("data:"))
+      try:
+        wait.until(lambda d: d.find_element(By.ID, "progress").text == f"Pair {i} of 5")
+        wait.until(lambda d: d.find_element(By.ID, "left").get_attribute("src").startswith("data:"))
+      except TimeoutException:
+        raise AssertionError(  # pylint: disable=raise-missing-from
+            f"waited for pair {i}: the page shows {driver.find_element(By.ID, 'progress').text!r}, "
+            f"its storage holds {driver.execute_script('return JSON.stringify(localStorage)')}")
 
     def press(key_):
       driver.execute_script("if (document.activeElement) document.activeElement.blur();")
@@ -300,6 +306,7 @@ def test_a_real_browser_rates_reloads_exports_and_scores(tmp_path):
     at_pair(3)
     driver.find_element(By.ID, "choose-right").click()                # 3: mouse, right
     at_pair(4)
+    driver.execute_script("localStorage.clear()")  # the URL fragment's copy alone must do
     driver.refresh()                                                  # reload midway
     at_pair(4)
     assert driver.find_element(By.ID, "rater").get_attribute("value") == "uma 12"
