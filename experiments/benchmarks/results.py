@@ -126,7 +126,7 @@ def finish(started: dict[str, Any]) -> dict[str, Any]:
                   "platform": platform.platform(),
                   "load_average_start": started["load_average_start"],
                   "load_average_end": list(os.getloadavg())},
-      "git": _git_over_run(started.get("git") or git_state(), git_state()),
+      "git": _git_over_run(started["git"], git_state()),
       "versions": versions(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "argv": started["argv"],
