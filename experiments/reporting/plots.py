@@ -99,10 +99,13 @@ class Point:
 def _vgg(r: dict[str, Any]) -> list[Point]:
   out = []
   for e in r["sizes"]:
-    for key, name in (("forward", "jaxstyle forward"), ("fwd_bwd", "jaxstyle fwd+bwd")):
+    b = e.get("batch", 1)
+    for key, name in (("forward", "forward"), ("fwd_bwd", "fwd+bwd")):
       if e.get(f"{key}_median_ms"):
-        out.append(Point(f"{name} b{e.get('batch', 1)}", e["size"],
-                         1e3 * e.get("batch", 1) / e[f"{key}_median_ms"]))
+        out.append(Point(f"jaxstyle {name} b{b}", e["size"], 1e3 * b / e[f"{key}_median_ms"]))
+      if e.get(f"torch_{key}_median_ms"):  # the twin's fastest variant at this size
+        out.append(Point(f"PyTorch {name} b{b} (fastest setup)", e["size"],
+                         1e3 * b / e[f"torch_{key}_median_ms"], True))
   return out
 
 

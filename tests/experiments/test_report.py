@@ -401,3 +401,18 @@ def test_headline_rows_come_from_the_records(tmp_path):
   cgan_q = rows_under(md, "### cgan_quality")
   assert num(cgan_q["PyTorch s to target FID"][0]) == 750.0
   assert num(cgan_q["jaxstyle final oracle_accuracy"][0]) == 0.97
+
+
+def test_vgg_throughput_points_hold_both_sides():
+  """The plot's title promises the peers as squares: the twin's fastest variant is a point too."""
+  record = vgg_record(1.0)
+  for e in record["results"]["sizes"]:
+    e["torch_forward_median_ms"], e["torch_fwd_bwd_median_ms"] = e["size"] / 20, e["size"] / 5
+  pts = plots._vgg(record["results"])  # pylint: disable=protected-access
+  by = {(p.series, p.x): p for p in pts}
+  assert by[("jaxstyle forward b1", 512)].y == pytest.approx(1e3 / 51.2) and not by[
+      ("jaxstyle forward b1", 512)].peer
+  assert by[("PyTorch forward b1 (fastest setup)", 512)].y == pytest.approx(1e3 / 25.6)
+  assert by[("PyTorch fwd+bwd b1 (fastest setup)", 256)].y == pytest.approx(1e3 / 51.2)
+  assert all(p.peer for p in pts if p.series.startswith("PyTorch"))
+  assert len(pts) == 8
