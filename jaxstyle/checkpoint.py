@@ -18,7 +18,6 @@ mismatch, the only case that advises a fresh ``--workdir``.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -31,7 +30,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxstyle.errors import CheckpointError, DamagedCheckpointError, print_warning
+from jaxstyle.errors import (NO_SPACE_ERRNOS, CheckpointError, DamagedCheckpointError,
+                             print_warning)
 
 
 def _is_no_space(error: BaseException) -> bool:
@@ -39,7 +39,7 @@ def _is_no_space(error: BaseException) -> bool:
   seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS:
       return True
     if "No space left on device" in str(error) or "os_error_code='28'" in str(error):
       return True

@@ -43,7 +43,8 @@ from absl import app
 from absl import flags
 
 from jaxstyle import config as cfglib
-from jaxstyle.errors import ConfigError, JaxstyleError, JaxstyleWarning, Stopped, print_warning
+from jaxstyle.errors import (NO_SPACE_ERRNOS, ConfigError, JaxstyleError, JaxstyleWarning, Stopped,
+                             print_warning)
 
 FLAGS = flags.FLAGS
 
@@ -299,7 +300,7 @@ _OSERROR_ADVICE = {
 def _oserror_line(e: OSError) -> str | None:
   """The one-line message of an OSError about a user path or disk, or None (a bug: traceback)."""
   advice = _OSERROR_ADVICE.get(e.errno)
-  if advice is None or (e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT)):
+  if advice is None or (e.filename is None and e.errno not in NO_SPACE_ERRNOS):
     return None
   what = f"{e.strerror or e} [{errno.errorcode.get(e.errno, e.errno)}]"
   where = "" if e.filename is None else f"{os.fsdecode(e.filename)}: "

@@ -8,7 +8,12 @@ types it raises (e.g. ``jaxstyle.vgg.WeightsError``); ``ImageError``, which
 carries the path and cause, lives in ``jaxstyle.images``.
 """
 
+import errno
 import sys
+
+# The errnos of a full disk (and of a used-up quota): the CLI names them without a path, and a
+# checkpoint save that meets one stops the run with one line (``jaxstyle.checkpoint``).
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 def print_warning(message: str) -> None:

@@ -13,9 +13,9 @@ latents with ``StyleSpace.to_latent`` and show stylized photos):
   (``config.utility``: ``ideal_point`` — Luce likelihood over a quadratic
   utility around the user's ideal point, importance-sampled — or
   ``preference`` — over a GP utility, Laplace approximation) to every pick so
-  far, moves the estimate (the posterior mean ideal point, or the point of
-  highest posterior mean utility), and proposes the next K−1 candidates by
-  the acquisition rule. Everything draws from ``fold_in(key, round)``: the
+  far, moves the estimate (the shown style of highest posterior expected
+  utility; for the GP, of highest posterior mean utility), and proposes the
+  next K−1 candidates by the acquisition rule. Everything draws from ``fold_in(key, round)``: the
   same key, start and picks give the same candidates and estimates.
 * ``Session.from_history`` replays a recorded list of rounds (what a profile
   stores), so an interrupted session continues where it stopped. The rounds
@@ -62,7 +62,7 @@ def _round_fns(config: pref.PreferenceConfig, num_new: int):
 
 
 def _ideal_round_fns(config: pref.PreferenceConfig, num_new: int):
-  """(first, after) of the ideal-point model (``ideal_point.py``); the incumbent is not needed."""
+  """(first, after) of the ideal-point model (``ideal_point.py``)."""
 
   def first(incumbent, key):
     d = incumbent.shape[0]
@@ -72,10 +72,13 @@ def _ideal_round_fns(config: pref.PreferenceConfig, num_new: int):
     return ideal_point.propose(config, empty, k_prop, num_new)
 
   def after(points, chosen, mask, incumbent, key):
-    del incumbent
     k_fit, key = jax.random.split(key)
     post = ideal_point.fit(config, points, chosen, mask, k_fit)
-    return ideal_point.estimate(config, post), ideal_point.propose(config, post, key, num_new)
+    if config.ideal_estimate == "mean":
+      estimate = ideal_point.estimate(config, post)
+    else:
+      estimate = ideal_point.estimate_shown(config, post, points, mask, incumbent)
+    return estimate, ideal_point.propose(config, post, key, num_new)
 
   return jax.jit(first), jax.jit(after)
 

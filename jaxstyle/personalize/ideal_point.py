@@ -27,8 +27,12 @@ style space and to like a style less the farther it is from θ:
   does not work here: a consistent user's picks are separable, so the
   likelihood has no curvature at its mode and the posterior would never
   narrow.)
-* Estimate: the posterior mean of θ, Σ w θ (it minimises the expected
-  squared distance to the user's ideal point).
+* Estimate (``ideal_estimate``): "shown" (the default), the start or a
+  shown point, whichever has the highest posterior expected utility
+  E[u(y)] = −Σ_m w_m s_m Σ_i a_mi (y_i − θ_mi)² (always a style the user has
+  seen, so a consistent user's estimate never falls behind their own
+  picks); "mean", the posterior mean of θ, Σ w θ (it minimises the expected
+  squared distance to the ideal point if the model is right).
 * Proposals (Thompson sampling): ``num`` distinct particles drawn by weight
   (without replacement: Gumbel top-k), their θ.
   As picks accumulate the posterior narrows and so do the proposals: the
@@ -126,6 +130,26 @@ def fit(config, points: Array, chosen: Array, mask: Array, key: Array) -> IdealP
 def estimate(config, post: IdealPosterior) -> Array:
   """The posterior mean ideal point ``[d]`` (it minimises the expected squared distance to θ)."""
   return post.weights @ post.particles[:, :_dims(config, post)]
+
+
+def expected_utility(config, post: IdealPosterior, y: Array) -> Array:
+  """The posterior expected utility E[u(y)] = −Σ_m w_m s_m Σ_i a_mi (y_i − θ_mi)² at ``y``
+  ``[n, d]``: ``[n]``."""
+  theta, scale, weights = _split(post.particles, _dims(config, post))
+  sq = jnp.einsum("mnd,md->mn", jnp.square(y[None] - theta[:, None, :]), weights)
+  return -(post.weights @ (scale[:, None] * sq))
+
+
+def estimate_shown(config, post: IdealPosterior, points: Array, mask: Array,
+                   incumbent: Array) -> Array:
+  """The point of highest posterior expected utility among ``incumbent`` ``[d]`` and the shown
+  points of the rounds ``mask`` keeps (``points`` ``[R, K, d]``): always a style the user has
+  seen; ties keep the incumbent."""
+  d = incumbent.shape[-1]
+  cands = jnp.concatenate([incumbent[None], points.reshape(-1, d).astype(incumbent.dtype)])
+  keep = jnp.concatenate([jnp.ones((1,), bool), jnp.repeat(mask, points.shape[1])])
+  score = jnp.where(keep, expected_utility(config, post, cands), -jnp.inf)
+  return cands[jnp.argmax(score)]
 
 
 def propose(config, post: IdealPosterior, key: Array, num: int) -> Array:

@@ -140,6 +140,11 @@ class PreferenceConfig:
   ideal_iterations: int = cfglib.setting(
       10, "utility=ideal: adaptive importance-sampling rounds (the likelihood tempered by 2^-n "
       "in all but the last 2).", gt=0)
+  ideal_estimate: str = cfglib.setting(
+      "shown", "utility=ideal: the estimate: shown (the start or a shown style, whichever has the "
+      "highest posterior expected utility: always a style the user has seen) or mean (the "
+      "posterior mean ideal point). Chosen on development users: BUILD_NOTES.md.",
+      choices=("shown", "mean"))
   estimate_from: str = cfglib.setting(
       "shown", "utility=gp: where the estimate is the highest posterior mean: pool (the "
       "incumbent, every shown point and a fresh pool around the incumbent) or shown (only points "
@@ -148,7 +153,8 @@ class PreferenceConfig:
 
 # Settings added after profiles were first written, with the values that reproduce those profiles'
 # sessions (a recorded "preference" dict without the key predates it).
-LEGACY_VALUES = {"estimate_from": "pool", "radius_decay": 1.0, "utility": "gp"}
+LEGACY_VALUES = {"estimate_from": "pool", "radius_decay": 1.0, "utility": "gp",
+                 "ideal_estimate": "mean"}
 
 
 def config_from_record(record: dict) -> PreferenceConfig:

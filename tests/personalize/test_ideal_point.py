@@ -136,3 +136,54 @@ def test_session_with_the_ideal_point_model_replays_exactly_and_finds_the_target
                                          key=9)
   assert np.array_equal(resumed.estimate, full.estimate)
   assert np.array_equal(resumed.candidates, full.candidates)
+
+
+@pytest.mark.parametrize("metric", ["iso", "diag"])
+def test_expected_utility_and_the_shown_estimate_match_numpy(metric):
+  """E[u(y)] over weighted particles against float64 NumPy; the shown estimate is the argmax over
+  the incumbent and the kept rounds' points (a padding round's points never win)."""
+  rng = np.random.default_rng(3)
+  d, m = 3, 9
+  parts = [rng.standard_normal((m, d)), rng.normal(1.0, 0.5, (m, 1))]
+  if metric == "diag":
+    parts.append(rng.normal(0.0, 0.5, (m, d)))
+  particles = np.concatenate(parts, axis=1)
+  w = rng.random(m)
+  w /= w.sum()
+  post = ideal_point.IdealPosterior(jnp.asarray(particles, jnp.float32), jnp.asarray(w, jnp.float32))
+  cfg = pref.PreferenceConfig(utility="ideal", ideal_metric=metric)
+  y = rng.standard_normal((5, d))
+  a = np.exp(particles[:, d + 1:]) if metric == "diag" else np.ones((m, d))
+  want = [-sum(w[i] * np.exp(particles[i, d]) * np.sum(a[i] * (yy - particles[i, :d]) ** 2)
+               for i in range(m)) for yy in y]
+  got = ideal_point.expected_utility(cfg, post, jnp.asarray(y, jnp.float32))
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5)
+  points = rng.standard_normal((3, 4, d))
+  mask = np.array([True, False, True])
+  theta_mean = (w[:, None] * particles[:, :d]).sum(0)
+  points[1, 2] = theta_mean  # the best point of all, but in a padding round
+  incumbent = rng.standard_normal(d)
+  cands = np.concatenate([incumbent[None], points[0], points[2]])
+  scores = ideal_point.expected_utility(cfg, post, jnp.asarray(cands, jnp.float32))
+  best = ideal_point.estimate_shown(cfg, post, jnp.asarray(points, jnp.float32), jnp.asarray(mask),
+                                    jnp.asarray(incumbent, jnp.float32))
+  np.testing.assert_array_equal(np.asarray(best), cands[int(np.argmax(np.asarray(scores)))]
+                                .astype(np.float32))
+
+
+def test_shown_estimates_are_styles_the_user_saw():
+  """With ideal_estimate=shown (the default) every estimate is the start or a shown candidate; with
+  mean it is the posterior mean, which no round showed."""
+  target = np.array([1.0, -0.6, 0.4])
+  for rule in ("shown", "mean"):
+    cfg = pref.PreferenceConfig(utility="ideal", ideal_particles=1024, ideal_iterations=6,
+                                ideal_estimate=rule)
+    session = choices.Session(cfg, np.zeros(3, np.float32), k=4, capacity=8, key=2)
+    seen = [np.zeros(3, np.float32)]
+    for _ in range(6):
+      seen.extend(session.candidates)
+      choice = int(np.argmin(np.sum((session.candidates - target) ** 2, axis=-1)))
+      estimate = session.record(choice)
+      was_seen = any(np.array_equal(estimate, s) for s in seen)
+      assert was_seen == (rule == "shown"), (rule, estimate)
+  assert pref.PreferenceConfig().ideal_estimate == "shown"

@@ -395,3 +395,6 @@ def test_recorded_settings_round_trip_and_old_records_keep_their_rules():
          if k not in pref.LEGACY_VALUES}  # written before estimate_from and radius_decay existed
   restored = pref.config_from_record(old)
   assert restored.estimate_from == "pool" and restored.radius_decay == 1.0
+  ideal = {k: v for k, v in cfglib.to_dict(pref.PreferenceConfig()).items()
+           if k != "ideal_estimate"}  # an ideal-point profile from before the shown estimate
+  assert pref.config_from_record(ideal) == pref.PreferenceConfig(ideal_estimate="mean")
