@@ -165,9 +165,10 @@ def test_real_personalize_files_side_by_side(real_report):
   _, md, _ = real_report
   cols, rows = parse_tables(md, "### personalize")[0]
   # Every committed file with a personalize record, in file order (the suite's is a quick run).
-  names = ("personalize", "personalize_first_pass_settings", "personalize_ideal")
-  assert cols[:3] == [f"{n} (cpu)" for n in names]
-  assert cols[3:] == ["suite_cpu_quick (cpu)"]
+  names = ("personalize", "personalize_first_pass_settings", "personalize_heldout_mean",
+           "personalize_ideal")
+  assert cols[:4] == [f"{n} (cpu)" for n in names]
+  assert cols[4:] == ["suite_cpu_full (cpu)", "suite_cpu_quick (cpu)"]
   for i, name in enumerate(names):
     with open(os.path.join(RESULTS, f"{name}.json")) as f:
       r = json.load(f)["results"]
@@ -177,10 +178,12 @@ def test_real_personalize_files_side_by_side(real_report):
         cell = rows[f"gp {user}: median distance @ round {n}"][i]
         assert num(cell) == pytest.approx(gp[user]["median"][n], rel=1e-3)
     assert num(rows["tau (noisy user)"][i]) == pytest.approx(r["tau"], rel=1e-3)
-  assert rows["random noisy: best-pick rate"][1] == "–"  # the first pass ran gp only
+  # The first pass and the posterior-mean side of the shown-estimate change ran gp only.
+  assert rows["random noisy: best-pick rate"][1] == rows["random noisy: best-pick rate"][2] == "–"
   goals = rows_under(md, "#### goals")
-  assert goals["noiseless_round10_le_0.5"][:3] == ["yes", "yes", "yes"]
-  assert goals["noisy_rounds_not_below"][2] == "7, 8, 13, 14, 17"  # the ideal-point run
+  assert goals["noiseless_round10_le_0.5"][:5] == ["yes"] * 5
+  assert goals["noisy_rounds_not_below"][3] == "7, 8, 13, 14, 17"  # the ideal-point run
+  assert goals["noisy_rounds_not_below"][4] == "5, 6, 7, 8, 9"  # the full suite's (shown estimate)
 
 
 def test_real_records_plots(real_report):
