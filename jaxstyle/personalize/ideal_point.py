@@ -30,8 +30,7 @@ style space and to like a style less the farther it is from θ:
 * Estimate (``ideal_estimate``): "shown" (the default), the start or a
   shown point, whichever has the highest posterior expected utility
   E[u(y)] = −Σ_m w_m s_m Σ_i a_mi (y_i − θ_mi)² (always a style the user has
-  seen, so a consistent user's estimate never falls behind their own
-  picks); "mean", the posterior mean of θ, Σ w θ (it minimises the expected
+  seen, chosen by the model's judgement, not by the latest pick); "mean", the posterior mean of θ, Σ w θ (it minimises the expected
   squared distance to the ideal point if the model is right).
 * Proposals (Thompson sampling): ``num`` distinct particles drawn by weight
   (without replacement: Gumbel top-k), their θ.
